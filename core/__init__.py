@@ -1,0 +1,1 @@
+"""SRA-MCTS Studio core: search engine, tree model, prompts, backends. Never imports gradio."""

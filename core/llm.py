@@ -1,0 +1,137 @@
+"""The narrow protocol every LLM backend implements.
+
+A backend takes a batch of requests in one call and returns one result per
+request, in order. Each request may ask for ``n`` samples of the same prompt;
+backends should share the prompt's encoding across those samples.
+
+Example::
+
+    backend = load_backend("transformers")            # the embedded model
+    [res] = backend.generate([GenerationRequest(
+        messages=(ChatMessage("user", "Say hi"),), n=3, temperature=0.7, seed=1)])
+    [c.text for c in res.completions]                  # three samples
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+class BackendError(RuntimeError):
+    """A backend failed in a way the user should be told about (not a bug)."""
+
+
+class ModelNotAvailable(BackendError):
+    """The requested weights are not on this machine."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt, sampled ``n`` times with the same settings.
+
+    ``tag`` names the role of the call (``"propose"``, ``"critic"`` ...). Real
+    backends ignore it; it feeds per-role accounting and scripted test doubles.
+    ``temperature == 0`` means greedy decoding.
+    """
+
+    messages: tuple[ChatMessage, ...]
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    tag: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ValueError("GenerationRequest.messages must not be empty")
+        if self.n < 1:
+            raise ValueError(f"GenerationRequest.n must be >= 1, got {self.n}")
+        if self.temperature < 0:
+            raise ValueError(f"GenerationRequest.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"GenerationRequest.top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise ValueError(f"GenerationRequest.max_tokens must be >= 1, got {self.max_tokens}")
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str  # "stop" (EOS or a stop string) | "length" (hit max_tokens)
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The ``n`` completions of one request, with what it cost.
+
+    ``prompt_text`` is the exact string the model saw (after the chat template),
+    so that the UI can show the full prompt. ``latency_s`` is the wall time of
+    the whole batched call the request was part of.
+    """
+
+    completions: tuple[Completion, ...]
+    prompt_text: str
+    prompt_tokens: int
+    latency_s: float
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.completions)
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """What the search needs from a model. Implementations live in ``core/backends/``."""
+
+    name: str  # backend kind, e.g. "transformers"
+    model_id: str  # what was loaded, e.g. "embedded:SmolLM2-135M-Instruct"
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Run every request in one batched call; results keep the requests' order."""
+        ...
+
+
+@dataclass
+class CallStats:
+    """Running totals for backend calls, kept by wrappers such as :class:`CountingBackend`."""
+
+    calls: int = 0
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    by_tag: dict[str, int] = field(default_factory=dict)
+
+
+class CountingBackend:
+    """Wraps a backend and counts calls, tokens and time spent inside it."""
+
+    def __init__(self, inner: LLMBackend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.model_id = inner.model_id
+        self.stats = CallStats()
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        start = time.perf_counter()
+        results = self.inner.generate(requests)
+        self.stats.seconds += time.perf_counter() - start
+        self.stats.calls += 1
+        self.stats.requests += len(requests)
+        for req, res in zip(requests, results, strict=True):
+            self.stats.prompt_tokens += res.prompt_tokens
+            self.stats.completion_tokens += res.completion_tokens
+            self.stats.by_tag[req.tag] = self.stats.by_tag.get(req.tag, 0) + 1
+        return results
