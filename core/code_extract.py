@@ -1,0 +1,183 @@
+"""Pull the Python function out of a model's code reply, and say how it was found.
+
+Replies come fenced or bare, wrapped in prose, cut off by ``max_tokens``, or as a bare
+function body. Whatever was repaired (a missing closing fence, a dropped half line, a
+prepended signature) is recorded in the result, never hidden.
+
+Example::
+
+    >>> r = extract_code("Here you go:\\n```python\\ndef f(x):\\n    return x\\n```\\nDone.")
+    >>> (r.source, r.truncated, r.code)
+    ('fenced', False, 'def f(x):\\n    return x\\n')
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from dataclasses import dataclass
+
+_OPEN_FENCE_RE = re.compile(r"```[ \t]*(?P<lang>[\w+.#-]*)[ \t]*$")
+_PY_LANGS = frozenset({"python", "python3", "py", "py3"})
+_CODE_START_RE = re.compile(r"^(?:(?:async\s+)?def\s+\w|class\s+\w|import\s+\w|from\s+[\w.]+\s+import\b|@\w)")
+_TOP_LEVEL_CODE_RE = re.compile(
+    r"^(?:[#@)\]}]|(?:async|def|class|import|from|if|elif|else|for|while|try|except|finally|with|return"
+    r"|assert|raise|pass|print)\b|[A-Za-z_][\w.]*(?:\[[^\]]*\])?(?:\s*[-+*/%|&^]?=[^=]|\())"
+)
+
+
+_DEF_RE = re.compile(r"^[ \t]*(?:async\s+)?def\s", re.M)
+
+
+@dataclass(frozen=True)
+class ExtractedCode:
+    """Code found in a reply; ``source`` is "fenced", "unfenced", "truncated_fence" or "none"."""
+
+    code: str
+    source: str
+    truncated: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class _Block:
+    lang: str
+    code: str
+    closed: bool
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _defines(code: str, name: str) -> bool:
+    return re.search(rf"^[ \t]*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
+
+
+def _fenced_blocks(text: str) -> list[_Block]:
+    """Every ``` block, in order; the last one may be unclosed."""
+    blocks: list[_Block] = []
+    lang: str | None = None
+    body: list[str] = []
+    for line in text.split("\n"):
+        if lang is None:
+            match = _OPEN_FENCE_RE.search(line)
+            if match:
+                lang, body = match["lang"].lower(), []
+        elif "```" in line:
+            body.append(line.split("```", 1)[0])
+            blocks.append(_Block(lang, "\n".join(body), True))
+            lang = None
+        else:
+            body.append(line)
+    if lang is not None:
+        blocks.append(_Block(lang, "\n".join(body), False))
+    return blocks
+
+
+def _pick(blocks: list[_Block], entry_point: str | None) -> _Block | None:
+    """Python-labelled blocks first, then unlabelled ones; other languages only if they define a function."""
+    usable = [b for b in blocks if b.code.strip()]
+    ordered = [b for b in usable if b.lang in _PY_LANGS] + [b for b in usable if not b.lang]
+    ordered += [b for b in usable if b.lang and b.lang not in _PY_LANGS and _DEF_RE.search(b.code)]
+    if entry_point:
+        for block in ordered:
+            if _defines(block.code, entry_point):
+                return block
+    return ordered[0] if ordered else None
+
+
+def _trim_to_parse(code: str) -> tuple[str, int]:
+    """Drop lines from the end until the code parses; (code, lines dropped), or (code, -1) if hopeless."""
+    if _parses(code):
+        return code, 0
+    lines = code.rstrip().split("\n")
+    for dropped in range(1, len(lines)):
+        candidate = "\n".join(lines[:-dropped]).rstrip()
+        if candidate.strip() and _parses(candidate):
+            return candidate, dropped
+    return code, -1
+
+
+def _unfenced(text: str) -> str:
+    """From the first line that starts Python code up to the first prose line at the top level."""
+    lines = text.split("\n")
+    start = next((i for i, line in enumerate(lines) if _CODE_START_RE.match(line)), None)
+    if start is None:
+        return ""
+    kept = []
+    for line in lines[start:]:
+        if line.strip() and not line[0].isspace() and not _TOP_LEVEL_CODE_RE.match(line):
+            break
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _body_only(text: str) -> str:
+    """An indented function body (a completion of the prompt), from its first indented line."""
+    lines = text.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.strip() and line[0].isspace()), None)
+    if start is None:
+        return ""
+    kept = []
+    for line in lines[start:]:
+        if line.strip() and not line[0].isspace():
+            break
+        kept.append(line)
+    body = textwrap.dedent("\n".join(kept))
+    trimmed, dropped = _trim_to_parse(body)
+    if dropped < 0 or not any(not isinstance(s, ast.Expr) for s in ast.parse(trimmed).body):
+        return ""
+    return body
+
+
+def _tidy(code: str) -> str:
+    code = "\n".join(line.rstrip() for line in code.split("\n")).strip("\n")
+    return code + "\n" if code.strip() else ""
+
+
+def extract_code(reply: str, entry_point: str | None = None, prompt: str | None = None) -> ExtractedCode:
+    """Find the function in ``reply``; with ``prompt``, complete a bare body into a full function.
+
+    >>> r = extract_code("```python\\ndef f(x):\\n    y = 2 * x\\n    return (y +", entry_point="f")
+    >>> (r.source, r.truncated, r.code, r.note)
+    ('truncated_fence', True, 'def f(x):\\n    y = 2 * x\\n', 'no closing fence; dropped 1 trailing line(s) that did not parse')
+    >>> extract_code("    return x * 2", "double", "def double(x):\\n").code
+    'def double(x):\\n    return x * 2\\n'
+    """
+    text = (reply or "").replace("\r\n", "\n").replace("\r", "\n")
+    notes: list[str] = []
+    block = _pick(_fenced_blocks(text), entry_point)
+    if block is not None:
+        code, source, truncated = textwrap.dedent(block.code), "fenced", False
+        if not block.closed:
+            source, truncated = "truncated_fence", True
+            notes.append("no closing fence")
+    else:
+        code, source, truncated = _unfenced(text), "unfenced", False
+        if not code.strip() and prompt and _DEF_RE.search(prompt):
+            code = _body_only(text)
+    code = _tidy(code)
+    if not code:
+        return ExtractedCode("", "none", False, "no code found")
+
+    if source != "fenced":  # a reply cut off mid-line: drop what cannot parse, and say so
+        trimmed, dropped = _trim_to_parse(textwrap.dedent(code))
+        if dropped > 0:
+            code, truncated = _tidy(trimmed), True
+            notes.append(f"dropped {dropped} trailing line(s) that did not parse")
+
+    if prompt and _DEF_RE.search(prompt) and not _DEF_RE.search(code):
+        body = textwrap.indent(textwrap.dedent(code), "    ")
+        code = _tidy(prompt.rstrip() + "\n" + body)
+        notes.append("body completed with the prompt's signature")
+    if entry_point and not _defines(code, entry_point):
+        notes.append(f"{entry_point!r} is not defined")
+    if not _parses(code):
+        notes.append("code does not parse")
+    return ExtractedCode(code, source, truncated, "; ".join(notes))
