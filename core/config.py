@@ -1,0 +1,146 @@
+"""One validated config for every knob of a search, saved with each tree.
+
+Defaults follow the public SRA-MCTS reference (k=3, c=0.5, temperature 0.7,
+end gate 0.88, one-step greedy rollout with 2 candidates blended at 0.5).
+
+Example::
+
+    cfg = SearchConfig(k=4)                 # everything else at the defaults
+    cfg = cfg.replace(temperature=0.9)      # a validated copy
+    SearchConfig.from_dict({"k": 0})        # ConfigError: k must be >= 1, got 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.prompts import PromptSet
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    # Expansion
+    k: int = 3  # candidate steps per expansion, all from one batched call
+    temperature: float = 0.7
+    top_p: float = 1.0
+    step_max_tokens: int = 64
+    reflection: bool = True  # ask "<end> or analysis" before expanding
+    reflection_max_tokens: int = 64
+    max_depth: int = 8  # a node at this depth is a terminal leaf
+    # Selection
+    c: float = 0.5  # UCB exploration constant
+    unvisited_bonus: float = 10.0  # large, so that unvisited children are tried first
+    # Evaluation
+    critic_max_tokens: int = 48
+    critic_temperature: float = 0.0
+    unparsed_value: float = 0.0  # value of a node whose critic reply could not be read (it stays flagged)
+    rollout: bool = True  # one-step greedy rollout from the best new child
+    rollout_width: int = 2
+    rollout_weight: float = 0.5  # V = (1-w)*V + w*rollout
+    # Stopping
+    end_gate: float = 0.88  # a selected node with value >= gate ends the search
+    max_iterations: int = 16
+    time_budget_s: float | None = None
+    # Reasoning to code
+    code_max_tokens: int = 320
+    # Reproducibility
+    seed: int = 0
+    prompts: PromptSet = field(default_factory=PromptSet)
+
+    def __post_init__(self) -> None:
+        _check_int(self, "k", 1, 16)
+        _check_float(self, "temperature", 0.0, 2.0)
+        _check_float(self, "top_p", 1e-6, 1.0)
+        _check_int(self, "step_max_tokens", 4, 4096)
+        _check_bool(self, "reflection")
+        _check_int(self, "reflection_max_tokens", 4, 4096)
+        _check_int(self, "max_depth", 1, 64)
+        _check_float(self, "c", 0.0, 100.0)
+        _check_float(self, "unvisited_bonus", 0.0, 1e6)
+        _check_int(self, "critic_max_tokens", 1, 4096)
+        _check_float(self, "critic_temperature", 0.0, 2.0)
+        _check_float(self, "unparsed_value", 0.0, 1.0)
+        _check_bool(self, "rollout")
+        _check_int(self, "rollout_width", 1, 16)
+        _check_float(self, "rollout_weight", 0.0, 1.0)
+        _check_float(self, "end_gate", 0.0, 1.0)
+        _check_int(self, "max_iterations", 1, 100_000)
+        if self.time_budget_s is not None:
+            _check_float(self, "time_budget_s", 0.001, 1e7)
+        _check_int(self, "code_max_tokens", 16, 16384)
+        _check_int(self, "seed", 0, 2**31 - 1)
+        if not isinstance(self.prompts, PromptSet):
+            raise ConfigError(f"prompts must be a PromptSet, got {type(self.prompts).__name__}")
+
+    def replace(self, **changes: Any) -> SearchConfig:
+        return SearchConfig.from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["prompts"] = self.prompts.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        values = dict(data)
+        if "prompts" in values and isinstance(values["prompts"], dict):
+            try:
+                values["prompts"] = PromptSet.from_dict(values["prompts"])
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SearchConfig:
+        """Load a JSON config file (a partial one keeps the other defaults)."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {p}") from exc
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+        return cls.from_dict(data)
+
+    def digest(self) -> str:
+        """A short stable hash of every knob, for provenance."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _check_int(cfg: SearchConfig, name: str, lo: int, hi: int) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+
+
+def _check_float(cfg: SearchConfig, name: str, lo: float, hi: float) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if value != value or not lo <= value <= hi:  # value != value catches NaN
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    object.__setattr__(cfg, name, float(value))
+
+
+def _check_bool(cfg: SearchConfig, name: str) -> None:
+    value = getattr(cfg, name)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")

@@ -1,0 +1,118 @@
+"""Prompt templates for the four roles of SRA-MCTS: reflection, proposal, critic, translator.
+
+Templates only: filling them and calling the model happen in ``core/reasoner.py``.
+Each template is a ``str.format`` string; the placeholders each role may use are
+listed in ``PLACEHOLDERS`` and checked when a ``PromptSet`` is built, so a typo
+in a user-edited prompt fails at config time, not mid-search.
+
+Example::
+
+    PromptSet().render("critic", problem="Add two ints.", steps="1. Return a + b.")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+from dataclasses import dataclass
+from typing import Any
+
+SYSTEM = "You are a careful Python programmer. You think through a problem step by step before coding."
+
+REFLECT = """Problem:
+{problem}
+
+Reasoning so far:
+{steps}
+
+Do these steps already give a complete plan that solves the problem? If they do, reply with exactly <end> and nothing else. If they do not, reply with one sentence that says what the next step must work out."""
+
+PROPOSE = """Problem:
+{problem}
+
+Reasoning so far:
+{steps}
+
+Hint for the next step: {analysis}
+
+Write step {step_number} of the plan: one short sentence in plain English that brings us closer to a solution. Do not write any code."""
+
+CRITIC = """Problem:
+{problem}
+
+Proposed reasoning:
+{steps}
+
+Rate this reasoning from 0 to 10.
+10 means it fully solves the problem.
+5 to 7 means it is correct so far but not finished.
+Below 3 means the last step is wrong.
+0 means it contains code instead of reasoning.
+Reply with one line in the form: Score: <number>"""
+
+CODE = """Problem:
+{problem}
+
+Plan:
+{steps}
+
+Follow the plan and write the complete Python function `{entry_point}`. Reply with a single ```python code block and nothing else."""
+
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "system": frozenset(),
+    "reflect": frozenset({"problem", "steps"}),
+    "propose": frozenset({"problem", "steps", "analysis", "step_number"}),
+    "critic": frozenset({"problem", "steps"}),
+    "code": frozenset({"problem", "steps", "entry_point"}),
+}
+REQUIRED: dict[str, frozenset[str]] = {
+    "system": frozenset(),
+    "reflect": frozenset({"problem"}),
+    "propose": frozenset({"problem"}),
+    "critic": frozenset({"problem", "steps"}),
+    "code": frozenset({"problem", "steps"}),
+}
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    system: str = SYSTEM
+    reflect: str = REFLECT
+    propose: str = PROPOSE
+    critic: str = CRITIC
+    code: str = CODE
+
+    def __post_init__(self) -> None:
+        for role in PLACEHOLDERS:
+            _validate(role, getattr(self, role))
+
+    def render(self, role: str, **values: Any) -> str:
+        if role not in PLACEHOLDERS:
+            raise ValueError(f"unknown prompt role {role!r}")
+        return getattr(self, role).format(**values)
+
+    def to_dict(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromptSet:
+        unknown = sorted(set(data) - set(PLACEHOLDERS))
+        if unknown:
+            raise ValueError(f"prompts: unknown role(s) {', '.join(unknown)}")
+        return cls(**data)
+
+
+def _validate(role: str, template: Any) -> None:
+    if not isinstance(template, str):
+        raise ValueError(f"prompts.{role} must be text, got {type(template).__name__}")
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"prompts.{role} is not a valid template: {exc}") from exc
+    bad = sorted(n for n in names if n not in PLACEHOLDERS[role])
+    if bad:
+        allowed = ", ".join(sorted(PLACEHOLDERS[role])) or "none"
+        raise ValueError(f"prompts.{role} uses unknown placeholder(s) {bad}; allowed: {allowed}")
+    missing = sorted(REQUIRED[role] - names)
+    if missing:
+        raise ValueError(f"prompts.{role} must contain {', '.join('{' + m + '}' for m in missing)}")

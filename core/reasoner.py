@@ -1,0 +1,177 @@
+"""The LLM side of SRA-MCTS: how steps are proposed, reflected on, scored and turned into code.
+
+The search algorithm (``core/search.py``) never talks to a model; it asks a
+``Reasoner``. Every method makes exactly one batched backend call and returns
+records that keep the exact prompt and raw reply. Each call's seed derives from
+the tree's call counter, so a search is reproducible from its config seed.
+
+Example::
+
+    reasoner = Reasoner(backend, tree.config, tree.problem, tree.usage)
+    record, steps = reasoner.propose([], analysis="", n=3)   # one call, three samples
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.code_extract import extract_code
+from core.config import SearchConfig
+from core.llm import ChatMessage, GenerationRequest, GenerationResult, LLMBackend
+from core.parsing import normalize_step, parse_critic_score, parse_reflection, step_key
+from core.problems import Problem
+from core.records import CodeRecord, CriticRecord, DroppedStep, ExpansionRecord, ReflectionRecord, Usage
+
+NO_STEPS = "(no steps yet)"
+NO_ANALYSIS = "(none)"
+
+
+def format_steps(steps: Sequence[str]) -> str:
+    return "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) if steps else NO_STEPS
+
+
+class Reasoner:
+    def __init__(self, backend: LLMBackend, config: SearchConfig, problem: Problem, usage: Usage) -> None:
+        self.backend = backend
+        self.config = config
+        self.problem = problem
+        self.usage = usage
+
+    # --- one backend call each -------------------------------------------------
+    def reflect(self, steps: Sequence[str]) -> ReflectionRecord:
+        prompt = self._render("reflect", steps)
+        [res] = self._call([self._request(prompt, "reflect", self.config.reflection_max_tokens)])
+        verdict = parse_reflection(res.completions[0].text)
+        return ReflectionRecord(
+            prompt=res.prompt_text,
+            raw=res.completions[0].text,
+            is_end=verdict.is_end,
+            analysis=verdict.analysis,
+            parsed=verdict.parsed,
+            note=verdict.note,
+            tokens=res.completion_tokens,
+            latency_s=res.latency_s,
+        )
+
+    def propose(
+        self, steps: Sequence[str], analysis: str, n: int, siblings: Sequence[str] = (), iteration: int = 0
+    ) -> tuple[ExpansionRecord, list[str]]:
+        """Sample ``n`` next steps in one call; drop unusable ones and repeats.
+
+        Returns the record (its ``kept`` list is filled by the caller once the
+        children have ids) and the usable steps in sample order.
+        """
+        prompt = self._render("propose", steps, analysis=analysis or NO_ANALYSIS, step_number=len(steps) + 1)
+        req = self._request(
+            prompt, "propose", self.config.step_max_tokens, n=n, temperature=self.config.temperature
+        )
+        [res] = self._call([req])
+        seen = {step_key(s) for s in steps}
+        known_siblings = {step_key(s) for s in siblings}
+        kept: list[str] = []
+        dropped: list[DroppedStep] = []
+        for completion in res.completions:
+            step = normalize_step(completion.text)
+            key = step_key(step) if step else ""
+            if not step or not key:
+                dropped.append(DroppedStep(completion.text, "unusable"))
+            elif key in seen:
+                dropped.append(DroppedStep(completion.text, "in_path"))
+            elif key in known_siblings or key in {step_key(s) for s in kept}:
+                dropped.append(DroppedStep(completion.text, "duplicate"))
+            else:
+                kept.append(step)
+        record = ExpansionRecord(
+            iteration=iteration,
+            prompt=res.prompt_text,
+            raws=[c.text for c in res.completions],
+            kept=[],
+            dropped=dropped,
+            tokens=res.completion_tokens,
+            latency_s=res.latency_s,
+        )
+        return record, kept
+
+    def critique(self, paths: Sequence[Sequence[str]]) -> list[CriticRecord]:
+        """Score every path in one batched call."""
+        if not paths:
+            return []
+        cfg = self.config
+        requests = [
+            self._request(
+                self._render("critic", p), "critic", cfg.critic_max_tokens, temperature=cfg.critic_temperature
+            )
+            for p in paths
+        ]
+        records = []
+        for res in self._call(requests):
+            raw = res.completions[0].text
+            parsed = parse_critic_score(raw)
+            value = parsed.normalized if parsed.normalized is not None else cfg.unparsed_value
+            self.usage.critic_replies += 1
+            self.usage.critic_parsed += int(parsed.parsed)
+            records.append(
+                CriticRecord(
+                    prompt=res.prompt_text,
+                    raw=raw,
+                    score=parsed.score,
+                    parsed=parsed.parsed,
+                    method=parsed.method,
+                    note=parsed.note,
+                    value=value,
+                    tokens=res.completion_tokens,
+                    latency_s=res.latency_s,
+                )
+            )
+        return records
+
+    def to_code(self, steps: Sequence[str]) -> CodeRecord:
+        entry = self.problem.entry_point or "solution"
+        prompt = self._render("code", steps, entry_point=entry)
+        [res] = self._call([self._request(prompt, "code", self.config.code_max_tokens)])
+        raw = res.completions[0].text
+        found = extract_code(raw, self.problem.entry_point, self.problem.prompt)
+        truncated = found.truncated or res.completions[0].finish_reason == "length"
+        return CodeRecord(
+            prompt=res.prompt_text,
+            raw=raw,
+            code=found.code,
+            source=found.source,
+            truncated=truncated,
+            note=found.note,
+            tokens=res.completion_tokens,
+            latency_s=res.latency_s,
+        )
+
+    # --- plumbing ------------------------------------------------------------------
+    def _render(self, role: str, steps: Sequence[str], **extra: object) -> str:
+        return self.config.prompts.render(
+            role, problem=self.problem.prompt.strip(), steps=format_steps(steps), **extra
+        )
+
+    def _request(
+        self, prompt: str, tag: str, max_tokens: int, *, n: int = 1, temperature: float = 0.0
+    ) -> GenerationRequest:
+        messages = (ChatMessage("system", self.config.prompts.system), ChatMessage("user", prompt))
+        return GenerationRequest(
+            messages=messages,
+            n=n,
+            temperature=temperature,
+            top_p=self.config.top_p if temperature > 0 else 1.0,
+            max_tokens=max_tokens,
+            seed=(self.config.seed * 1_000_003 + self.usage.calls) % (2**31),
+            tag=tag,
+        )
+
+    def _call(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        results = self.backend.generate(requests)
+        if len(results) != len(requests):
+            raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")
+        u = self.usage
+        u.calls += 1
+        u.llm_seconds += results[0].latency_s if results else 0.0
+        for req, res in zip(requests, results, strict=True):
+            u.prompt_tokens += res.prompt_tokens
+            u.completion_tokens += res.completion_tokens
+            u.by_role[req.tag] = u.by_role.get(req.tag, 0) + 1
+        return results

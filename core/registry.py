@@ -1,0 +1,75 @@
+"""Server-side homes for heavy objects: loaded backends and live searches.
+
+The browser only ever holds a run id; the objects stay here, behind locks, so
+that several sessions can share one model and a page reload can find its run.
+
+Example::
+
+    backends = BackendPool()
+    llm = backends.get("transformers", "embedded")   # loaded once, then shared
+    runs = RunRegistry()
+    run_id = runs.add(search, owner="alice")
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.llm import LLMBackend
+from core.search import Search
+
+
+class BackendPool:
+    """Loads each (kind, model) once; concurrent callers wait for the same load."""
+
+    def __init__(self, loader: Callable[[str, str], LLMBackend] | None = None) -> None:
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._backends: dict[tuple[str, str], LLMBackend] = {}
+
+    def get(self, kind: str, model: str) -> LLMBackend:
+        with self._lock:
+            key = (kind, model)
+            if key not in self._backends:
+                loader = self._loader
+                if loader is None:
+                    from core.backends import load_backend as loader
+                self._backends[key] = loader(kind, model)
+            return self._backends[key]
+
+    def loaded(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._backends)
+
+
+@dataclass
+class Run:
+    id: str
+    search: Search
+    owner: str
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+
+
+class RunRegistry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, Run] = {}
+
+    def add(self, search: Search, owner: str = "") -> str:
+        run_id = uuid.uuid4().hex[:12]
+        with self._lock:
+            self._runs[run_id] = Run(run_id, search, owner)
+        return run_id
+
+    def get(self, run_id: str | None) -> Run | None:
+        if not run_id:
+            return None
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def owned_by(self, owner: str) -> list[Run]:
+        with self._lock:
+            return [r for r in self._runs.values() if r.owner == owner]

@@ -1,0 +1,215 @@
+"""The SRA-MCTS search: one ``step()`` per iteration, plus the user's steering.
+
+An iteration selects a node by UCB, asks the reflection whether its path is
+done, expands it with k proposed steps (one batched call), scores the new
+children with the critic (one batched call), blends a one-step greedy rollout
+into the best child, and backs the value up to the root. Every phase appends
+typed events to the tree's log and returns them.
+
+The search holds no model: it asks a :class:`~core.reasoner.Reasoner`. A lock
+makes steering safe between iterations of a search that runs in a thread.
+
+Example::
+
+    search = Search.start(problem, SearchConfig(seed=0), backend)
+    while not search.finished:
+        events = search.step()
+    best = search.best_node()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from core.backprop import backpropagate, refresh_values
+from core.config import SearchConfig
+from core.events import Event, EventKind
+from core.llm import LLMBackend
+from core.problems import Problem
+from core.reasoner import Reasoner
+from core.records import CodeRecord, RolloutCandidate, RolloutRecord
+from core.selection import select
+from core.steering import Steering
+from core.tree import Node, Tree
+
+
+class Search(Steering):
+    def __init__(self, tree: Tree, backend: LLMBackend) -> None:
+        self.tree = tree
+        self.backend = backend
+        self.reasoner = Reasoner(backend, tree.config, tree.problem, tree.usage)
+        self.lock = threading.RLock()
+        self._started = time.monotonic()
+
+    @classmethod
+    def start(cls, problem: Problem, config: SearchConfig, backend: LLMBackend) -> Search:
+        model = {"backend": backend.name, "model_id": backend.model_id}
+        return cls(Tree.new(problem, config, model), backend)
+
+    @property
+    def config(self) -> SearchConfig:
+        return self.tree.config
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.tree.stopped)
+
+    # --- one iteration ------------------------------------------------------------
+    def step(self) -> list[Event]:
+        """Run one iteration and return its events ([] when the search has ended)."""
+        with self.lock:
+            if self.finished:
+                return []
+            tree = self.tree
+            first = len(tree.events)
+            it = tree.iteration + 1
+            self._iterate(it)
+            if not tree.stopped:
+                tree.iteration = it
+                self._check_budget()
+            return tree.events[first:]
+
+    def run(self, iterations: int | None = None) -> list[Event]:
+        """Step until the search ends or ``iterations`` more have run."""
+        events: list[Event] = []
+        target = self.tree.iteration + iterations if iterations is not None else None
+        while not self.finished and (target is None or self.tree.iteration < target):
+            events.extend(self.step())
+        return events
+
+    def _iterate(self, it: int) -> None:
+        tree, cfg = self.tree, self.config
+        chosen = select(tree, it)
+        if chosen is None:
+            self._stop("exhausted", it)
+            return
+        node = tree.nodes[chosen.node]
+        node.forced = False
+        tree.log(EventKind.SELECTED, node.id, it, path=chosen.path, forced=chosen.forced)
+        if node.depth > 0 and node.value >= cfg.end_gate and not chosen.forced:
+            self._make_terminal(node, "end_gate", it)
+            self._stop("end_gate", it)
+            return
+        if node.depth >= cfg.max_depth:
+            self._make_terminal(node, "max_depth", it)
+            backpropagate(tree, node.id, it)
+            return
+        analysis = ""
+        if cfg.reflection and node.depth > 0:
+            record = self.reasoner.reflect(tree.steps(node.id))
+            node.reflection = record
+            tree.log(EventKind.REFLECTED, node.id, it, is_end=record.is_end, parsed=record.parsed)
+            if record.is_end:
+                self._make_terminal(node, "reflection", it)
+                backpropagate(tree, node.id, it)
+                return
+            analysis = record.analysis
+        children = self._expand(node, analysis, it)
+        if not children:
+            self._make_terminal(node, "no_new_steps", it)
+            backpropagate(tree, node.id, it)
+            return
+        self._evaluate(children, it)
+        best = max(children, key=lambda n: (n.value, -n.id))
+        if cfg.rollout:
+            self._rollout(best, it)
+        backpropagate(tree, best.id, it)
+
+    def _expand(self, node: Node, analysis: str, it: int) -> list[Node]:
+        tree = self.tree
+        siblings = [tree.nodes[c].step for c in node.children if not tree.nodes[c].stale]
+        record, steps = self.reasoner.propose(
+            tree.steps(node.id), analysis, self.config.k, siblings=siblings, iteration=it
+        )
+        children = [tree.add_child(node.id, s, origin="policy", iteration=it) for s in steps]
+        record.kept = [c.id for c in children]
+        node.expansion = record
+        node.expanded = True
+        tree.log(EventKind.EXPANDED, node.id, it, children=record.kept, dropped=len(record.dropped))
+        return children
+
+    def _evaluate(self, nodes: list[Node], it: int) -> None:
+        records = self.reasoner.critique([self.tree.steps(n.id) for n in nodes])
+        for node, record in zip(nodes, records, strict=True):
+            node.critic = record
+            node.value = record.value
+            self.tree.log(
+                EventKind.EVALUATED, node.id, it, score=record.score, parsed=record.parsed, value=record.value
+            )
+
+    def _rollout(self, node: Node, it: int) -> None:
+        """One-step greedy rollout: sample a few next steps, keep the best critic value."""
+        cfg = self.config
+        steps = self.tree.steps(node.id)
+        proposal, candidates = self.reasoner.propose(steps, "", cfg.rollout_width, iteration=it)
+        critics = self.reasoner.critique([[*steps, c] for c in candidates])
+        best = max((r.value for r in critics), default=None)
+        before = node.value
+        if best is not None:
+            node.value = (1 - cfg.rollout_weight) * node.value + cfg.rollout_weight * best
+        node.rollout = RolloutRecord(
+            iteration=it,
+            prompt=proposal.prompt,
+            candidates=[RolloutCandidate(s, r) for s, r in zip(candidates, critics, strict=True)],
+            best=best,
+            before=before,
+            after=node.value,
+            weight=cfg.rollout_weight,
+        )
+        self.tree.log(EventKind.ROLLOUT, node.id, it, best=best, before=before, after=node.value)
+
+    # --- ends -----------------------------------------------------------------------
+    def _make_terminal(self, node: Node, reason: str, it: int) -> None:
+        node.terminal = True
+        node.terminal_reason = reason
+        self.tree.log(EventKind.TERMINAL, node.id, it, reason=reason, value=node.value)
+
+    def _stop(self, reason: str, it: int) -> None:
+        self.tree.stopped = reason
+        self.tree.iteration = it
+        self.tree.log(EventKind.STOPPED, None, it, reason=reason)
+
+    def _check_budget(self) -> None:
+        cfg = self.config
+        if self.tree.iteration >= cfg.max_iterations:
+            self._stop("max_iterations", self.tree.iteration)
+        elif cfg.time_budget_s is not None and time.monotonic() - self._started >= cfg.time_budget_s:
+            self._stop("time_budget", self.tree.iteration)
+
+    def extend_budget(self, iterations: int) -> None:
+        """Let a search that hit its iteration budget run ``iterations`` more."""
+        with self.lock:
+            if self.tree.stopped in ("max_iterations", "time_budget"):
+                self.tree.stopped = ""
+            self.tree.config = self.config.replace(max_iterations=self.tree.iteration + iterations)
+            self.reasoner.config = self.tree.config
+            self._started = time.monotonic()
+
+    # --- answers --------------------------------------------------------------------
+    def best_node(self) -> Node:
+        """The best terminal path's end, else the best-valued live node (never the root unless alone)."""
+        return best_node(self.tree)
+
+    def write_code(self, node_id: int | None = None) -> CodeRecord:
+        """Turn a path's reasoning into code (one LLM call) and keep it on the node."""
+        with self.lock:
+            node = self.tree.node(node_id) if node_id is not None else self.best_node()
+            record = self.reasoner.to_code(self.tree.steps(node.id))
+            node.code = record
+            self.tree.log(EventKind.CODE, node.id, source=record.source, truncated=record.truncated)
+            return record
+
+
+def best_node(tree: Tree) -> Node:
+    live = [
+        n for n in tree.nodes.values() if n.depth > 0 and not n.stale and not tree.in_pruned_subtree(n.id)
+    ]
+    terminal = [n for n in live if n.terminal and n.terminal_reason != "no_new_steps"]
+    pool = terminal or live
+    if not pool:
+        return tree.root
+    return max(pool, key=lambda n: (n.value, n.depth, -n.id))
+
+
+__all__ = ["Search", "best_node", "refresh_values"]

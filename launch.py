@@ -1,0 +1,85 @@
+"""Entry point: ``python launch.py`` starts the studio; ``python launch.py search ...`` runs headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.cli import SearchArgs, UsageError, configure_logging, run_search
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one clear line and exit status 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="launch.py", description="SRA-MCTS Studio")
+    parser.add_argument("--verbose", action="store_true", help="log progress of model loading and the server")
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+
+    studio = sub.add_parser("studio", help="start the studio web app (the default)")
+    add_studio_args(studio)
+
+    search = sub.add_parser("search", help="run one search headless and print the best path and its code")
+    search.add_argument("--problem", help="a HumanEval id such as HumanEval/0")
+    search.add_argument("--problem-text", help="a custom problem, as text")
+    search.add_argument("--tests", default="", help="assert lines for a custom problem (visible tests)")
+    search.add_argument("--backend", default="transformers", help="transformers (default)")
+    search.add_argument(
+        "--model", default="embedded", help="'embedded' (default), a Hugging Face id or a local path"
+    )
+    search.add_argument("--config", help="a JSON file of config fields")
+    search.add_argument("--iterations", type=int, help="iteration budget (config max_iterations)")
+    search.add_argument("--seed", type=int, help="random seed (config seed)")
+    search.add_argument("--out", help="write the tree JSON here (after every iteration)")
+    search.add_argument("--no-code", action="store_true", help="skip turning the best path into code")
+    add_studio_args(parser)
+    return parser
+
+
+def add_studio_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
+    p.add_argument("--auth", help="user:password, or a file with one user:password per line")
+    p.add_argument("--model", default="embedded", help="policy model for the studio")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        if args.command == "search":
+            run_search(
+                SearchArgs(
+                    problem=args.problem,
+                    problem_text=args.problem_text,
+                    tests=args.tests,
+                    backend=args.backend,
+                    model=args.model,
+                    config=args.config,
+                    iterations=args.iterations,
+                    seed=args.seed,
+                    out=args.out,
+                    code=not args.no_code,
+                )
+            )
+            return 0
+        from ui.app import launch_studio
+
+        launch_studio(host=args.host, port=args.port, share=args.share, auth=args.auth, model=args.model)
+        return 0
+    except UsageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

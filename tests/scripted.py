@@ -1,0 +1,76 @@
+"""A deterministic scripted LLM: a test double for the engine tests (never the product's default).
+
+Steps it proposes carry the score the critic will give them, written as
+"(score N)", so that tests can hand-compute values. Each proposal call can be
+scripted; otherwise it invents steps from the request's seed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from core.llm import Completion, GenerationRequest, GenerationResult
+
+SCORE_IN_STEP = re.compile(r"\(score (\d+)\)")
+
+
+def render(req: GenerationRequest) -> str:
+    return "\n".join(f"<{m.role}>\n{m.content}" for m in req.messages)
+
+
+def last_step(prompt: str) -> str:
+    lines = [ln for ln in prompt.splitlines() if re.match(r"^\d+\. ", ln)]
+    return lines[-1] if lines else ""
+
+
+@dataclass
+class ScriptedBackend:
+    """``proposals``: lists of step texts, one list per proposal call, used in order.
+
+    ``reflections``: replies to reflection calls in order (default: an analysis).
+    ``critic``: maps the path's last step to the critic's reply.
+    """
+
+    proposals: list[list[str]] = field(default_factory=list)
+    reflections: list[str] = field(default_factory=list)
+    critic: Callable[[str], str] | None = None
+    name: str = "scripted"
+    model_id: str = "scripted-v1"
+    calls: list[list[GenerationRequest]] = field(default_factory=list)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        self.calls.append(list(requests))
+        return [self._answer(req) for req in requests]
+
+    def calls_with(self, tag: str) -> list[list[GenerationRequest]]:
+        return [c for c in self.calls if c and c[0].tag == tag]
+
+    def _answer(self, req: GenerationRequest) -> GenerationResult:
+        prompt = render(req)
+        rng = random.Random(req.seed)
+        if req.tag == "propose":
+            script = self.proposals.pop(0) if self.proposals else None
+            texts = [
+                script[i]
+                if script and i < len(script)
+                else f"Check case {rng.randint(0, 999)} (score {rng.randint(1, 8)})"
+                for i in range(req.n)
+            ]
+        elif req.tag == "reflect":
+            texts = [self.reflections.pop(0) if self.reflections else "Analysis: handle the next case."]
+        elif req.tag == "critic":
+            step = last_step(prompt)
+            if self.critic is not None:
+                texts = [self.critic(step)]
+            else:
+                m = SCORE_IN_STEP.search(step)
+                texts = [f"Score: {m.group(1)}" if m else "I cannot tell."]
+        elif req.tag == "code":
+            texts = ["```python\ndef solution():\n    return 1\n```"]
+        else:
+            texts = ["ok"]
+        completions = tuple(Completion(t, "stop", len(t.split())) for t in texts)
+        return GenerationResult(completions, prompt, len(prompt.split()), 0.001)

@@ -1,0 +1,1 @@
+"""SRA-MCTS Studio web UI (Gradio). One file per tab; no search logic lives here."""

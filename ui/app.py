@@ -1,0 +1,59 @@
+"""Assemble the studio from its tabs and launch it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from ui.context import StudioContext
+from ui.search_tab import create_search_tab
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
+    ctx = ctx or StudioContext()
+    with gr.Blocks(title="SRA-MCTS Studio", analytics_enabled=False) as app:
+        gr.Markdown(
+            "# SRA-MCTS Studio\nMonte Carlo Tree Search over natural-language reasoning steps for code."
+        )
+        create_search_tab(ctx)
+    return app
+
+
+def read_auth(spec: str | None) -> list[tuple[str, str]] | None:
+    """``user:pass``, or a file of such lines; None when no auth was asked for."""
+    if not spec:
+        return None
+    path = Path(spec)
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else [spec]
+    pairs = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise ValueError("--auth expects user:password (or a file of such lines)")
+        pairs.append((user, password))
+    return pairs
+
+
+def launch_studio(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    auth: str | None = None,
+    model: str = "embedded",
+) -> None:
+    app = build_app(StudioContext(model=model))
+    app.queue(default_concurrency_limit=4).launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        auth=read_auth(auth),
+        css_paths=[ASSETS / "studio.css"],
+        theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
+        show_error=True,
+    )
