@@ -8,15 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from core.problems import (
-    KNOWN_BAD_EXAMPLES,
-    Problem,
-    UnknownProblem,
-    custom_problem,
-    extract_visible_tests,
-    get_problem,
-    load_humaneval,
-)
+from core.examples import KNOWN_BAD_EXAMPLES, extract_visible_tests
+from core.problems import Problem, UnknownProblem, custom_problem, get_problem, load_humaneval
 from core.sandbox import run_humaneval_check, run_tests
 
 WORKERS = 4
