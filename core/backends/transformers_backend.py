@@ -1,0 +1,199 @@
+"""In-process Hugging Face transformers backend; the embedded SmolLM2 model is its default.
+
+Requests with the same sampling settings share one left-padded ``generate`` call, each
+contributing ``n`` rows. When some request asks for ``n > 1`` the prompts are first run once
+through the model to fill a KV cache, which is then copied to the ``n`` rows, so a prompt is
+encoded once however many samples it gets (the search proposes k = 3 steps per expansion).
+
+Example::
+
+    backend = TransformersBackend()                        # embedded model, CPU or CUDA
+    [res] = backend.generate([GenerationRequest((ChatMessage("user", "Hi"),), n=3, temperature=0.7)])
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, StoppingCriteria
+
+from core.backends.embedded import EMBEDDED_MODEL, EMBEDDED_MODEL_ID, embedded_model_dir, is_embedded
+from core.llm import ChatMessage, Completion, GenerationRequest, GenerationResult, ModelNotAvailable
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class TransformersBackend:
+    """One loaded model; ``generate`` is serialised by a lock, so searches in threads may share it."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str = EMBEDDED_MODEL,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        cache_dir: Path | str | None = None,
+    ) -> None:
+        source, self.model_id = _resolve_source(model, Path(cache_dir) if cache_dir else None)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = _resolve_dtype(dtype, self.device)
+        # Set to False to encode every row's prompt separately (used to check and measure the reuse).
+        self.prefix_reuse = True
+        self._lock = threading.Lock()
+        start = time.perf_counter()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
+            self.model = AutoModelForCausalLM.from_pretrained(source, dtype=self.dtype)
+        except (OSError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelNotAvailable(f"Could not load model '{model}': {reason}") from exc
+        self.model.to(self.device).eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        eos = self.model.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
+        self._end_ids = {*eos, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id} - {None}
+        # The prefix pass needs only the cache: skip the vocabulary projection for all but one position.
+        accepts = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        self._last_logit_only = {"logits_to_keep": 1} if accepts else {}
+        self.load_seconds = time.perf_counter() - start
+        log.info("Loaded %s on %s/%s in %.1f s", self.model_id, self.device, self.dtype, self.load_seconds)
+
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        """The exact prompt text the model sees (chat template plus the assistant header)."""
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(m.content for m in messages) + "\n\n"  # base models without a template
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        if not requests:
+            return []
+        with self._lock:
+            start = time.perf_counter()
+            seed = next((r.seed for r in requests if r.seed is not None), None)
+            if seed is not None:
+                torch.manual_seed(seed)  # HF generate samples from the global RNG only
+            prompts = [self.render(r.messages) for r in requests]
+            groups: dict[tuple[float, float, int], list[int]] = {}
+            for i, r in enumerate(requests):
+                groups.setdefault((r.temperature, r.top_p, r.max_tokens), []).append(i)
+            outputs: dict[int, tuple[int, list[Completion]]] = {}
+            for idxs in groups.values():
+                outputs.update(
+                    zip(
+                        idxs,
+                        self._generate_group([requests[i] for i in idxs], [prompts[i] for i in idxs]),
+                        strict=True,
+                    )
+                )
+            latency = time.perf_counter() - start
+        return [
+            GenerationResult(tuple(outputs[i][1]), prompts[i], outputs[i][0], latency)
+            for i in range(len(requests))
+        ]
+
+    @torch.no_grad()
+    def _generate_group(
+        self, reqs: list[GenerationRequest], prompts: list[str]
+    ) -> list[tuple[int, list[Completion]]]:
+        """One ``generate`` call for requests sharing sampling settings: (prompt tokens, completions) each."""
+        temperature, top_p, max_tokens = reqs[0].temperature, reqs[0].top_p, reqs[0].max_tokens
+        enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False)
+        ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+        prompt_tokens = mask.sum(-1).tolist()
+        rows = torch.tensor([j for j, r in enumerate(reqs) for _ in range(r.n)], device=self.device)
+        stops = [r.stop for r in reqs for _ in range(r.n)]
+        kwargs: dict = {
+            "max_new_tokens": max_tokens,
+            "do_sample": temperature > 0,
+            "repetition_penalty": 1.0,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if temperature > 0:
+            # top_k off: the protocol only has top_p, and hub generation configs may set top_k.
+            kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+        if any(stops):
+            kwargs["stopping_criteria"] = [_StopStrings(self.tokenizer, stops, ids.shape[1])]
+        if self.prefix_reuse and len(rows) > len(reqs) and min(prompt_tokens) >= 2:
+            # Encode each prompt but its last token once, then copy the cache to the request's n rows;
+            # generate sees a cache one token short of the prompt and runs only that last token.
+            cache = DynamicCache(config=self.model.config)
+            positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+            self.model(
+                input_ids=ids[:, :-1],
+                attention_mask=mask[:, :-1],
+                position_ids=positions[:, :-1],
+                past_key_values=cache,
+                use_cache=True,
+                **self._last_logit_only,
+            )
+            cache.batch_select_indices(rows)
+            kwargs["past_key_values"] = cache
+        prompt_len = ids.shape[1]
+        out = self.model.generate(input_ids=ids[rows], attention_mask=mask[rows], **kwargs)
+        new_tokens = out[:, prompt_len:].tolist()
+        results: list[tuple[int, list[Completion]]] = [(int(n), []) for n in prompt_tokens]
+        # completion_tokens: what the row generated before EOS/padding (a stop string's tokens count).
+        for row, (j, tokens) in enumerate(zip(rows.tolist(), new_tokens, strict=True)):
+            count = next((k for k, t in enumerate(tokens) if t in self._end_ids), len(tokens))
+            text = self.tokenizer.decode(tokens[:count], skip_special_tokens=True)
+            cut = min((p for p in (text.find(s) for s in stops[row] if s) if p >= 0), default=-1)
+            if cut >= 0:
+                text = text[:cut]
+            finish = "stop" if cut >= 0 or count < max_tokens else "length"
+            results[j][1].append(Completion(text, finish, count))
+        return results
+
+
+class _StopStrings(StoppingCriteria):
+    """Marks a row done once its own stop strings appear in what it generated (rows differ)."""
+
+    def __init__(self, tokenizer, stops: list[tuple[str, ...]], prompt_len: int) -> None:
+        self.tokenizer, self.stops, self.prompt_len = tokenizer, stops, prompt_len
+        # Decoding a short tail is enough: a stop string of L characters spans at most ~L tokens.
+        self.tail = 2 * max((len(s) for row in stops for s in row), default=1) + 4
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        for row, stops in enumerate(self.stops):
+            if stops:
+                start = max(self.prompt_len, input_ids.shape[1] - self.tail)
+                tail = self.tokenizer.decode(input_ids[row, start:], skip_special_tokens=True)
+                done[row] = any(s and s in tail for s in stops)
+        return done
+
+
+def _resolve_source(model: str | None, cache_dir: Path | None) -> tuple[str, str]:
+    """Map a model name to (what from_pretrained loads, the id we report)."""
+    if is_embedded(model):
+        return str(embedded_model_dir(cache_dir)), EMBEDDED_MODEL_ID
+    model = str(model)
+    local = Path(model).expanduser()
+    if local.exists():
+        return str(local), model
+    # A hub id is "name" or "org/name"; anything else that looks like a path must exist locally.
+    if model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1:
+        raise ModelNotAvailable(f"Model path '{model}' does not exist (and is not a Hugging Face model id).")
+    return model, model
+
+
+def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
+    if dtype is None or dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or 'auto', got {dtype!r}")
+    return _DTYPES[dtype]

@@ -1,0 +1,126 @@
+"""The transformers backend on the real embedded model (SmolLM2-135M, CPU): run with ``pytest -m slow``.
+
+The model loads once per module (the first run ever also builds the safetensors cache, ~20 s).
+Completions are kept short so the whole file runs in about a minute on two cores.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from core.backends import load_backend
+from core.llm import ChatMessage, GenerationRequest, LLMBackend, ModelNotAvailable
+
+slow = pytest.mark.slow
+
+
+def ask(text: str, **options) -> GenerationRequest:
+    return GenerationRequest(messages=(ChatMessage("user", text),), **options)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from core.backends.transformers_backend import TransformersBackend
+
+    return TransformersBackend()
+
+
+@slow
+def test_embedded_model_loads_from_cache(backend) -> None:
+    assert isinstance(backend, LLMBackend)
+    assert backend.name == "transformers"
+    assert backend.model_id == "embedded:SmolLM2-135M-Instruct"
+    assert backend.device in ("cpu", "cuda")
+
+
+@slow
+def test_greedy_is_deterministic_and_reports_costs(backend) -> None:
+    request = ask("Name a fruit.", max_tokens=8)
+    first, second = backend.generate([request]), backend.generate([request])
+    assert first[0].completions == second[0].completions
+    assert first[0].prompt_tokens > 0 and first[0].latency_s > 0
+    assert "<|im_start|>assistant" in first[0].prompt_text
+    assert 0 < first[0].completions[0].completion_tokens <= 8
+
+
+@slow
+def test_seeded_sampling_is_reproducible_and_seeds_differ(backend) -> None:
+    def sample(seed: int) -> list[str]:
+        request = ask("Invent a name for a cat.", n=3, temperature=0.7, max_tokens=10, seed=seed)
+        return [c.text for c in backend.generate([request])[0].completions]
+
+    assert sample(1) == sample(1)
+    assert sample(1) != sample(2)
+
+
+@slow
+def test_n_samples_come_from_one_generate_call(backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = backend.model.generate
+    monkeypatch.setattr(backend.model, "generate", lambda **kw: calls.append(1) or real(**kw))
+    [result] = backend.generate([ask("Say hello.", n=3, temperature=0.7, max_tokens=6, seed=0)])
+    assert len(result.completions) == 3 and len(calls) == 1
+
+
+@slow
+def test_batch_keeps_request_order(backend) -> None:
+    a, b = ask("What is 2 + 2?", max_tokens=8), ask("Write the word blue in capitals.", max_tokens=8)
+    together = backend.generate([a, b])
+    assert [r.prompt_text for r in together] == [backend.render(a.messages), backend.render(b.messages)]
+    alone = [backend.generate([a])[0], backend.generate([b])[0]]
+    assert [r.completions[0].text for r in together] == [r.completions[0].text for r in alone]
+
+
+@slow
+def test_stop_string_truncates(backend) -> None:
+    prompt = "List three colors, one per line."
+    full = backend.generate([ask(prompt, max_tokens=16)])[0].completions[0].text
+    words = full.split()
+    assert len(words) >= 2, full
+    stop = words[1]
+    [result] = backend.generate([ask(prompt, max_tokens=16, stop=(stop,))])
+    completion = result.completions[0]
+    assert completion.finish_reason == "stop"
+    assert completion.text == full[: full.index(stop)]
+
+
+@slow
+def test_max_tokens_caps_with_length(backend) -> None:
+    [result] = backend.generate([ask("Write a long story about a dragon.", max_tokens=3)])
+    assert result.completions[0].finish_reason == "length"
+    assert result.completions[0].completion_tokens == 3
+
+
+@slow
+def test_prefix_reuse_matches_plain_path(backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = [ask("Explain recursion in one sentence.", n=3, max_tokens=12), ask("Hi", n=2, max_tokens=12)]
+    reused = backend.generate(requests)
+    monkeypatch.setattr(backend, "prefix_reuse", False)
+    plain = backend.generate(requests)
+    assert [r.completions for r in reused] == [r.completions for r in plain]
+    assert [r.prompt_tokens for r in reused] == [r.prompt_tokens for r in plain]
+
+
+@slow
+def test_shared_instance_is_safe_across_threads(backend) -> None:
+    requests = [ask(f"Give me a word that starts with {letter}.", max_tokens=4) for letter in "abcd"]
+    serial = [backend.generate([r])[0].completions for r in requests]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda r: backend.generate([r])[0].completions, requests))
+    assert threaded == serial
+
+
+def test_missing_local_model_path_is_clear(tmp_path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelNotAvailable, match="does not exist") as info:
+        load_backend("transformers", str(missing))
+    assert str(missing) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_backend_kind() -> None:
+    with pytest.raises(ValueError, match="transformers, vllm, openai"):
+        load_backend("nope")
+    with pytest.raises(ValueError, match="not available yet"):
+        load_backend("vllm")
