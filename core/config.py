@@ -35,6 +35,8 @@ class SearchConfig:
     step_max_tokens: int = 64
     reflection: bool = True  # ask "<end> or analysis" before expanding
     reflection_max_tokens: int = 64
+    step_stop: tuple[str, ...] = ("\n",)  # a step is one line
+    reflection_stop: tuple[str, ...] = ("\n\n",)
     max_depth: int = 8  # a node at this depth is a terminal leaf
     # Selection
     c: float = 0.5  # UCB exploration constant
@@ -42,16 +44,21 @@ class SearchConfig:
     # Evaluation
     critic_max_tokens: int = 48
     critic_temperature: float = 0.0
+    critic_stop: tuple[str, ...] = ("\n",)
     unparsed_value: float = 0.0  # value of a node whose critic reply could not be read (it stays flagged)
     rollout: bool = True  # one-step greedy rollout from the best new child
     rollout_width: int = 2
     rollout_weight: float = 0.5  # V = (1-w)*V + w*rollout
     # Stopping
     end_gate: float = 0.88  # a selected node with value >= gate ends the search
+    end_gate_min_depth: int = (
+        2  # ... if it is at least this deep (a 1-step "solution" is the reference's flaw)
+    )
     max_iterations: int = 16
     time_budget_s: float | None = None
     # Reasoning to code
     code_max_tokens: int = 320
+    code_stop: tuple[str, ...] = ("\n```",)
     # Reproducibility
     seed: int = 0
     prompts: PromptSet = field(default_factory=PromptSet)
@@ -73,11 +80,14 @@ class SearchConfig:
         _check_int(self, "rollout_width", 1, 16)
         _check_float(self, "rollout_weight", 0.0, 1.0)
         _check_float(self, "end_gate", 0.0, 1.0)
+        _check_int(self, "end_gate_min_depth", 1, 64)
         _check_int(self, "max_iterations", 1, 100_000)
         if self.time_budget_s is not None:
             _check_float(self, "time_budget_s", 0.001, 1e7)
         _check_int(self, "code_max_tokens", 16, 16384)
         _check_int(self, "seed", 0, 2**31 - 1)
+        for name in ("step_stop", "reflection_stop", "critic_stop", "code_stop"):
+            _check_stops(self, name)
         if not isinstance(self.prompts, PromptSet):
             raise ConfigError(f"prompts must be a PromptSet, got {type(self.prompts).__name__}")
 
@@ -87,6 +97,8 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["prompts"] = self.prompts.to_dict()
+        for name in ("step_stop", "reflection_stop", "critic_stop", "code_stop"):
+            out[name] = list(out[name])
         return out
 
     @classmethod
@@ -144,3 +156,12 @@ def _check_bool(cfg: SearchConfig, name: str) -> None:
     value = getattr(cfg, name)
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _check_stops(cfg: SearchConfig, name: str) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name} must be a list of strings, got {value!r}")
+    if not all(isinstance(s, str) and s for s in value):
+        raise ConfigError(f"{name} must hold non-empty strings, got {value!r}")
+    object.__setattr__(cfg, name, tuple(value))

@@ -40,7 +40,9 @@ class GenerationRequest:
 
     ``tag`` names the role of the call (``"propose"``, ``"critic"`` ...). Real
     backends ignore it; it feeds per-role accounting and scripted test doubles.
-    ``temperature == 0`` means greedy decoding.
+    ``temperature == 0`` means greedy decoding. ``prefill`` starts the assistant's
+    reply (e.g. ``"Score:"``): the model continues it, and completions exclude it.
+    Small models follow a format far more reliably this way.
     """
 
     messages: tuple[ChatMessage, ...]
@@ -51,6 +53,7 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     tag: str = ""
+    prefill: str = ""
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -76,7 +79,8 @@ class Completion:
 class GenerationResult:
     """The ``n`` completions of one request, with what it cost.
 
-    ``prompt_text`` is the exact string the model saw (after the chat template),
+    ``prompt_text`` is the exact string the model saw (after the chat template,
+    with the request's prefill at its end),
     so that the UI can show the full prompt. ``latency_s`` is the wall time of
     the whole batched call the request was part of.
     """

@@ -1,6 +1,8 @@
 """Prompt templates for the four roles of SRA-MCTS: reflection, proposal, critic, translator.
 
 Templates only: filling them and calling the model happen in ``core/reasoner.py``.
+Each role also has a *prefill*, the start of the model's reply ("Score:"), which a
+small model continues far more reliably than it follows a format instruction.
 Each template is a ``str.format`` string; the placeholders each role may use are
 listed in ``PLACEHOLDERS`` and checked when a ``PromptSet`` is built, so a typo
 in a user-edited prompt fails at config time, not mid-search.
@@ -36,6 +38,7 @@ Reasoning so far:
 Hint for the next step: {analysis}
 
 Write step {step_number} of the plan: one short sentence in plain English that brings us closer to a solution. Do not write any code."""
+PROPOSE_PREFILL = "Step {step_number}:"
 
 CRITIC = """Problem:
 {problem}
@@ -49,6 +52,7 @@ Rate this reasoning from 0 to 10.
 Below 3 means the last step is wrong.
 0 means it contains code instead of reasoning.
 Reply with one line in the form: Score: <number>"""
+CRITIC_PREFILL = "Score:"
 
 CODE = """Problem:
 {problem}
@@ -57,6 +61,7 @@ Plan:
 {steps}
 
 Follow the plan and write the complete Python function `{entry_point}`. Reply with a single ```python code block and nothing else."""
+CODE_PREFILL = "```python\n"
 
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "system": frozenset(),
@@ -64,6 +69,10 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "propose": frozenset({"problem", "steps", "analysis", "step_number"}),
     "critic": frozenset({"problem", "steps"}),
     "code": frozenset({"problem", "steps", "entry_point"}),
+    "reflect_prefill": frozenset(),
+    "propose_prefill": frozenset({"step_number"}),
+    "critic_prefill": frozenset(),
+    "code_prefill": frozenset(),
 }
 REQUIRED: dict[str, frozenset[str]] = {
     "system": frozenset(),
@@ -71,6 +80,10 @@ REQUIRED: dict[str, frozenset[str]] = {
     "propose": frozenset({"problem"}),
     "critic": frozenset({"problem", "steps"}),
     "code": frozenset({"problem", "steps"}),
+    "reflect_prefill": frozenset(),
+    "propose_prefill": frozenset(),
+    "critic_prefill": frozenset(),
+    "code_prefill": frozenset(),
 }
 
 
@@ -81,6 +94,11 @@ class PromptSet:
     propose: str = PROPOSE
     critic: str = CRITIC
     code: str = CODE
+    # How each reply starts: the model continues this text (see GenerationRequest.prefill).
+    reflect_prefill: str = ""
+    propose_prefill: str = PROPOSE_PREFILL
+    critic_prefill: str = CRITIC_PREFILL
+    code_prefill: str = CODE_PREFILL
 
     def __post_init__(self) -> None:
         for role in PLACEHOLDERS:

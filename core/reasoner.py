@@ -39,12 +39,18 @@ class Reasoner:
 
     # --- one backend call each -------------------------------------------------
     def reflect(self, steps: Sequence[str]) -> ReflectionRecord:
+        cfg = self.config
         prompt = self._render("reflect", steps)
-        [res] = self._call([self._request(prompt, "reflect", self.config.reflection_max_tokens)])
-        verdict = parse_reflection(res.completions[0].text)
+        prefill = cfg.prompts.reflect_prefill
+        req = self._request(
+            prompt, "reflect", cfg.reflection_max_tokens, stop=cfg.reflection_stop, prefill=prefill
+        )
+        [res] = self._call([req])
+        raw = prefill + res.completions[0].text
+        verdict = parse_reflection(raw)
         return ReflectionRecord(
             prompt=res.prompt_text,
-            raw=res.completions[0].text,
+            raw=raw,
             is_end=verdict.is_end,
             analysis=verdict.analysis,
             parsed=verdict.parsed,
@@ -61,30 +67,40 @@ class Reasoner:
         Returns the record (its ``kept`` list is filled by the caller once the
         children have ids) and the usable steps in sample order.
         """
-        prompt = self._render("propose", steps, analysis=analysis or NO_ANALYSIS, step_number=len(steps) + 1)
+        cfg = self.config
+        number = len(steps) + 1
+        prompt = self._render("propose", steps, analysis=analysis or NO_ANALYSIS, step_number=number)
+        prefill = cfg.prompts.propose_prefill.format(step_number=number)
         req = self._request(
-            prompt, "propose", self.config.step_max_tokens, n=n, temperature=self.config.temperature
+            prompt,
+            "propose",
+            cfg.step_max_tokens,
+            n=n,
+            temperature=cfg.temperature,
+            stop=cfg.step_stop,
+            prefill=prefill,
         )
         [res] = self._call([req])
+        raws = [prefill + c.text for c in res.completions]
         seen = {step_key(s) for s in steps}
         known_siblings = {step_key(s) for s in siblings}
         kept: list[str] = []
         dropped: list[DroppedStep] = []
-        for completion in res.completions:
-            step = normalize_step(completion.text)
+        for raw in raws:
+            step = normalize_step(raw)
             key = step_key(step) if step else ""
             if not step or not key:
-                dropped.append(DroppedStep(completion.text, "unusable"))
+                dropped.append(DroppedStep(raw, "unusable"))
             elif key in seen:
-                dropped.append(DroppedStep(completion.text, "in_path"))
+                dropped.append(DroppedStep(raw, "in_path"))
             elif key in known_siblings or key in {step_key(s) for s in kept}:
-                dropped.append(DroppedStep(completion.text, "duplicate"))
+                dropped.append(DroppedStep(raw, "duplicate"))
             else:
                 kept.append(step)
         record = ExpansionRecord(
             iteration=iteration,
             prompt=res.prompt_text,
-            raws=[c.text for c in res.completions],
+            raws=raws,
             kept=[],
             dropped=dropped,
             tokens=res.completion_tokens,
@@ -97,15 +113,21 @@ class Reasoner:
         if not paths:
             return []
         cfg = self.config
+        prefill = cfg.prompts.critic_prefill
         requests = [
             self._request(
-                self._render("critic", p), "critic", cfg.critic_max_tokens, temperature=cfg.critic_temperature
+                self._render("critic", p),
+                "critic",
+                cfg.critic_max_tokens,
+                temperature=cfg.critic_temperature,
+                stop=cfg.critic_stop,
+                prefill=prefill,
             )
             for p in paths
         ]
         records = []
         for res in self._call(requests):
-            raw = res.completions[0].text
+            raw = prefill + res.completions[0].text
             parsed = parse_critic_score(raw)
             value = parsed.normalized if parsed.normalized is not None else cfg.unparsed_value
             self.usage.critic_replies += 1
@@ -127,11 +149,17 @@ class Reasoner:
 
     def to_code(self, steps: Sequence[str]) -> CodeRecord:
         entry = self.problem.entry_point or "solution"
+        cfg = self.config
         prompt = self._render("code", steps, entry_point=entry)
-        [res] = self._call([self._request(prompt, "code", self.config.code_max_tokens)])
-        raw = res.completions[0].text
+        prefill = cfg.prompts.code_prefill
+        req = self._request(prompt, "code", cfg.code_max_tokens, stop=cfg.code_stop, prefill=prefill)
+        [res] = self._call([req])
+        completion = res.completions[0]
+        # A stop string is cut from the reply; put a closing fence back so the block reads as complete.
+        closing = "\n```" if completion.finish_reason == "stop" and "```" in prefill + completion.text else ""
+        raw = prefill + completion.text + closing
         found = extract_code(raw, self.problem.entry_point, self.problem.prompt)
-        truncated = found.truncated or res.completions[0].finish_reason == "length"
+        truncated = found.truncated or completion.finish_reason == "length"
         return CodeRecord(
             prompt=res.prompt_text,
             raw=raw,
@@ -150,7 +178,15 @@ class Reasoner:
         )
 
     def _request(
-        self, prompt: str, tag: str, max_tokens: int, *, n: int = 1, temperature: float = 0.0
+        self,
+        prompt: str,
+        tag: str,
+        max_tokens: int,
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        stop: tuple[str, ...] = (),
+        prefill: str = "",
     ) -> GenerationRequest:
         messages = (ChatMessage("system", self.config.prompts.system), ChatMessage("user", prompt))
         return GenerationRequest(
@@ -159,8 +195,10 @@ class Reasoner:
             temperature=temperature,
             top_p=self.config.top_p if temperature > 0 else 1.0,
             max_tokens=max_tokens,
+            stop=stop,
             seed=(self.config.seed * 1_000_003 + self.usage.calls) % (2**31),
             tag=tag,
+            prefill=prefill,
         )
 
     def _call(self, requests: list[GenerationRequest]) -> list[GenerationResult]:

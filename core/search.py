@@ -87,7 +87,7 @@ class Search(Steering):
         node = tree.nodes[chosen.node]
         node.forced = False
         tree.log(EventKind.SELECTED, node.id, it, path=chosen.path, forced=chosen.forced)
-        if node.depth > 0 and node.value >= cfg.end_gate and not chosen.forced:
+        if node.depth >= cfg.end_gate_min_depth and node.value >= cfg.end_gate and not chosen.forced:
             self._make_terminal(node, "end_gate", it)
             self._stop("end_gate", it)
             return

@@ -69,8 +69,10 @@ class ScriptedBackend:
                 m = SCORE_IN_STEP.search(step)
                 texts = [f"Score: {m.group(1)}" if m else "I cannot tell."]
         elif req.tag == "code":
-            texts = ["```python\ndef solution():\n    return 1\n```"]
+            texts = ["```python\ndef solution():\n    return 1"]  # the closing fence is the stop string
         else:
             texts = ["ok"]
+        # Like a real model, continue the prefill: the reply's start is what was prefilled.
+        texts = [t[len(req.prefill) :] if t.startswith(req.prefill) else t for t in texts]
         completions = tuple(Completion(t, "stop", len(t.split())) for t in texts)
-        return GenerationResult(completions, prompt, len(prompt.split()), 0.001)
+        return GenerationResult(completions, prompt + req.prefill, len(prompt.split()), 0.001)

@@ -159,7 +159,9 @@ def test_steering_errors_are_clear_and_change_nothing(make_search):
 
 
 def test_end_gate_stops_the_search(make_search):
-    search = make_search(ScriptedBackend(proposals=[["A (score 9)", "B (score 2)"]]), k=2, end_gate=0.88)
+    search = make_search(
+        ScriptedBackend(proposals=[["A (score 9)", "B (score 2)"]]), k=2, end_gate=0.88, end_gate_min_depth=1
+    )
     search.step()
     events = search.run()  # A (0.9, unvisited, highest UCB) is selected and is at the gate
     assert search.finished and search.tree.stopped == "end_gate"
@@ -212,7 +214,7 @@ def test_unparsed_critic_is_flagged_not_invented(make_search):
     search = make_search(backend, k=2)
     search.step()
     a, b = (search.tree.nodes[i] for i in search.tree.root.children)
-    assert not a.critic.parsed and a.critic.score is None and a.critic.raw == "Looks fine"
+    assert not a.critic.parsed and a.critic.score is None and a.critic.raw == "Score:Looks fine"
     assert a.value == SearchConfig().unparsed_value
     assert b.critic.parsed and b.critic.score == 7
     assert search.tree.usage.parse_rate == pytest.approx(0.5)
@@ -258,3 +260,13 @@ def test_budget_stops_and_can_be_extended(make_search):
     assert search.tree.stopped == "max_iterations" and search.tree.iteration == 2
     search.extend_budget(1)
     assert search.step() and search.tree.iteration == 3
+
+
+def test_end_gate_ignores_nodes_shallower_than_its_min_depth(make_search):
+    backend = ScriptedBackend(proposals=[["A (score 9)"], ["A1 (score 9)"]])
+    search = make_search(backend, k=1, end_gate=0.88, end_gate_min_depth=2)
+    search.run(3)
+    a = search.tree.nodes[search.tree.root.children[0]]
+    assert not a.terminal and a.children  # A (depth 1) was expanded, not taken as a solution
+    a1 = search.tree.nodes[a.children[0]]
+    assert a1.terminal and a1.terminal_reason == "end_gate" and search.tree.stopped == "end_gate"

@@ -85,7 +85,7 @@ class TransformersBackend:
             seed = next((r.seed for r in requests if r.seed is not None), None)
             if seed is not None:
                 torch.manual_seed(seed)  # HF generate samples from the global RNG only
-            prompts = [self.render(r.messages) for r in requests]
+            prompts = [self.render(r.messages) + r.prefill for r in requests]
             groups: dict[tuple[float, float, int], list[int]] = {}
             for i, r in enumerate(requests):
                 groups.setdefault((r.temperature, r.top_p, r.max_tokens), []).append(i)
