@@ -5,9 +5,9 @@ Run: ``.venv/bin/python bench/search_overhead.py [--iterations 3] [--rounds 3]``
 Prints, measured in this one run on the embedded model:
 1. the share of search wall time spent outside backend calls (target: < 3%);
 2. the speed-up of one batched expansion (k samples in one call, k critic
-   prompts in one call) over one call per child, for the same prompts and
-   seeds (target: >= 2x). Both wall time and tokens/s are compared, since
-   sampled replies differ in length.
+   prompts in one call) over one call per child, through the engine's own
+   Reasoner with its default prompts, prefills and stops (target: >= 2x).
+   Both wall time and tokens/s are shown, since sampled replies differ in length.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from core.backends import load_backend  # noqa: E402
 from core.config import SearchConfig  # noqa: E402
 from core.llm import ChatMessage, CountingBackend, GenerationRequest  # noqa: E402
 from core.problems import get_problem  # noqa: E402
-from core.reasoner import format_steps  # noqa: E402
+from core.reasoner import Reasoner  # noqa: E402
+from core.records import Usage  # noqa: E402
 from core.search import Search  # noqa: E402
 
 
@@ -38,24 +39,27 @@ def search_overhead(backend, iterations: int) -> tuple[float, float, int]:
     return wall, counting.stats.seconds, len(search.tree.nodes)
 
 
-def expansion_requests(cfg: SearchConfig, problem, seed: int):
-    def msgs(text: str):
-        return (ChatMessage("system", cfg.prompts.system), ChatMessage("user", text))
+PATH = ["Sort the numbers so that close values become neighbours."]
 
-    propose = cfg.prompts.render(
-        "propose", problem=problem.prompt, steps=format_steps([]), analysis="(none)", step_number=1
-    )
-    steps = [
-        "Compare every pair of numbers in the list.",
-        "Sort the list so that close numbers are neighbours.",
-        "Return True as soon as two neighbours differ by less than the threshold.",
-    ][: cfg.k]
-    critics = [cfg.prompts.render("critic", problem=problem.prompt, steps=format_steps([s])) for s in steps]
-    prop = GenerationRequest(
-        msgs(propose), n=cfg.k, temperature=cfg.temperature, max_tokens=cfg.step_max_tokens, seed=seed
-    )
-    crit = [GenerationRequest(msgs(c), max_tokens=cfg.critic_max_tokens, seed=seed) for c in critics]
-    return prop, crit
+
+def batched(reasoner: Reasoner, k: int) -> int:
+    """What the engine does: k samples in one call, then k critic prompts in one call."""
+    record, steps = reasoner.propose(PATH, "", k)
+    critics = reasoner.critique([[*PATH, s] for s in steps])
+    return record.tokens + sum(c.tokens for c in critics)
+
+
+def one_per_child(reasoner: Reasoner, k: int) -> int:
+    """The reference's way: one call per sample and one per critic prompt."""
+    tokens = 0
+    steps = []
+    for _ in range(k):
+        record, got = reasoner.propose(PATH, "", 1)
+        tokens += record.tokens
+        steps += got
+    for s in steps:
+        tokens += reasoner.critique([[*PATH, s]])[0].tokens
+    return tokens
 
 
 def timed(fn) -> tuple[float, int]:
@@ -64,27 +68,10 @@ def timed(fn) -> tuple[float, int]:
     return time.perf_counter() - start, tokens
 
 
-def batched(backend, prop, crit) -> int:
-    [p] = backend.generate([prop])
-    return p.completion_tokens + sum(r.completion_tokens for r in backend.generate(crit))
-
-
-def one_per_child(backend, prop, crit) -> int:
-    tokens = 0
-    for i in range(prop.n):
-        single = GenerationRequest(
-            prop.messages, n=1, temperature=prop.temperature, max_tokens=prop.max_tokens, seed=prop.seed + i
-        )
-        tokens += backend.generate([single])[0].completion_tokens
-    for c in crit:
-        tokens += backend.generate([c])[0].completion_tokens
-    return tokens
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--iterations", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=6)
     args = ap.parse_args()
     t0 = time.perf_counter()
     backend = load_backend("transformers", "embedded")
@@ -98,16 +85,18 @@ def main() -> None:
     )
     print(f"    share of wall time outside backend calls: {outside / wall:.2%} (target < 3%)")
 
-    cfg, problem = SearchConfig(), get_problem("HumanEval/0")
+    cfg = SearchConfig()
     t_b = t_u = 0.0
     tok_b = tok_u = 0
     for r in range(args.rounds):  # interleaved, so drift hits both sides alike
-        prop, crit = expansion_requests(cfg, problem, seed=100 + r)
-        dt, tk = timed(lambda p=prop, c=crit: batched(backend, p, c))
+        reasoner = Reasoner(backend, cfg.replace(seed=r), get_problem("HumanEval/0"), Usage())
+        dt, tk = timed(lambda rs=reasoner: batched(rs, cfg.k))
         t_b, tok_b = t_b + dt, tok_b + tk
-        dt, tk = timed(lambda p=prop, c=crit: one_per_child(backend, p, c))
+        dt, tk = timed(lambda rs=reasoner: one_per_child(rs, cfg.k))
         t_u, tok_u = t_u + dt, tok_u + tk
-    print(f"\n[2] expansion of k={cfg.k} (+ {cfg.k} critic prompts), {args.rounds} rounds each")
+    print(
+        f"\n[2] expansion of k={cfg.k} with its {cfg.k} critic prompts, engine settings, {args.rounds} rounds each"
+    )
     print(f"    batched:       {t_b:.2f}s for {tok_b} tokens ({tok_b / t_b:.1f} tok/s)")
     print(f"    one per child: {t_u:.2f}s for {tok_u} tokens ({tok_u / t_u:.1f} tok/s)")
     print(

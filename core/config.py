@@ -32,7 +32,7 @@ class SearchConfig:
     k: int = 3  # candidate steps per expansion, all from one batched call
     temperature: float = 0.7
     top_p: float = 1.0
-    step_max_tokens: int = 64
+    step_max_tokens: int = 48  # one sentence; a longer tail only stalls the batch
     reflection: bool = True  # ask "<end> or analysis" before expanding
     reflection_max_tokens: int = 64
     step_stop: tuple[str, ...] = ("\n",)  # a step is one line

@@ -93,12 +93,31 @@ def test_max_tokens_caps_with_length(backend) -> None:
     assert result.completions[0].completion_tokens == 3
 
 
+@pytest.fixture(scope="module")
+def fp32_backend():
+    """Exact comparisons need fp32: in bf16, differently shaped batches round differently."""
+    from core.backends.transformers_backend import TransformersBackend
+
+    return TransformersBackend(dtype="float32")
+
+
 @slow
-def test_prefix_reuse_matches_plain_path(backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    requests = [ask("Explain recursion in one sentence.", n=3, max_tokens=12), ask("Hi", n=2, max_tokens=12)]
-    reused = backend.generate(requests)
-    monkeypatch.setattr(backend, "prefix_reuse", False)
-    plain = backend.generate(requests)
+@pytest.mark.parametrize(
+    "prompts",
+    [
+        [("Explain recursion in one sentence.", 3), ("Hi", 2)],  # n samples of each prompt
+        [
+            (f"Problem: add a and b.\nSteps:\n1. Read a.\n2. {last}\nRate it.", 1)
+            for last in ("Add b.", "Print.")
+        ],
+    ],
+    ids=["n_samples", "shared_head_k_prompts"],
+)
+def test_prefix_reuse_matches_plain_path(fp32_backend, monkeypatch: pytest.MonkeyPatch, prompts) -> None:
+    requests = [ask(text, n=n, max_tokens=12) for text, n in prompts]
+    reused = fp32_backend.generate(requests)
+    monkeypatch.setattr(fp32_backend, "prefix_reuse", False)
+    plain = fp32_backend.generate(requests)
     assert [r.completions for r in reused] == [r.completions for r in plain]
     assert [r.prompt_tokens for r in reused] == [r.prompt_tokens for r in plain]
 

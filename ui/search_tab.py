@@ -25,10 +25,10 @@ def pick_problem(problem_id: str | None) -> str:
 
 
 def resolve_problem(problem_id: str | None, text: str) -> Problem:
-    """The picked HumanEval problem if its text is unchanged, else a custom problem from the text."""
+    """The picked HumanEval problem if its text is unchanged (or empty), else a custom problem from the text."""
     if problem_id:
         picked = get_problem(problem_id)
-        if text.strip() == picked.prompt.strip():
+        if not text.strip() or text.strip() == picked.prompt.strip():
             return picked
     return custom_problem(text)
 

@@ -1,9 +1,10 @@
 """In-process Hugging Face transformers backend; the embedded SmolLM2 model is its default.
 
-Requests with the same sampling settings share one left-padded ``generate`` call, each
-contributing ``n`` rows. When some request asks for ``n > 1`` the prompts are first run once
-through the model to fill a KV cache, which is then copied to the ``n`` rows, so a prompt is
-encoded once however many samples it gets (the search proposes k = 3 steps per expansion).
+Requests with the same sampling settings share one ``generate`` call, each contributing
+``n`` rows. The tokens all rows of a call share (the whole prompt for the n samples of one
+request; the system prompt, problem and path for the k critic prompts of one expansion) are
+run through the model once to fill a KV cache, which is copied to every row, so on a CPU,
+where encoding long prompts dominates, a batched expansion costs far less than k calls.
 
 Example::
 
@@ -28,6 +29,7 @@ from core.llm import ChatMessage, Completion, GenerationRequest, GenerationResul
 
 log = logging.getLogger(__name__)
 
+MIN_SHARED_PREFIX = 8  # below this, a separate prefix pass costs more than it saves
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -110,10 +112,9 @@ class TransformersBackend:
     ) -> list[tuple[int, list[Completion]]]:
         """One ``generate`` call for requests sharing sampling settings: (prompt tokens, completions) each."""
         temperature, top_p, max_tokens = reqs[0].temperature, reqs[0].top_p, reqs[0].max_tokens
-        enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False)
-        ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
-        prompt_tokens = mask.sum(-1).tolist()
-        rows = torch.tensor([j for j, r in enumerate(reqs) for _ in range(r.n)], device=self.device)
+        encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        prompt_tokens = [len(t) for t in encoded]
+        rows = [j for j, r in enumerate(reqs) for _ in range(r.n)]
         stops = [r.stop for r in reqs for _ in range(r.n)]
         kwargs: dict = {
             "max_new_tokens": max_tokens,
@@ -124,29 +125,19 @@ class TransformersBackend:
         if temperature > 0:
             # top_k off: the protocol only has top_p, and hub generation configs may set top_k.
             kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+        shared = _common_prefix(encoded) if self.prefix_reuse and len(rows) > 1 else 0
+        if shared >= MIN_SHARED_PREFIX:
+            ids, mask = self._shared_prefix_rows(encoded, rows, shared, kwargs)
+        else:
+            ids, mask = self._left_padded_rows(encoded, rows)
         if any(stops):
             kwargs["stopping_criteria"] = [_StopStrings(self.tokenizer, stops, ids.shape[1])]
-        if self.prefix_reuse and len(rows) > len(reqs) and min(prompt_tokens) >= 2:
-            # Encode each prompt but its last token once, then copy the cache to the request's n rows;
-            # generate sees a cache one token short of the prompt and runs only that last token.
-            cache = DynamicCache(config=self.model.config)
-            positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
-            self.model(
-                input_ids=ids[:, :-1],
-                attention_mask=mask[:, :-1],
-                position_ids=positions[:, :-1],
-                past_key_values=cache,
-                use_cache=True,
-                **self._last_logit_only,
-            )
-            cache.batch_select_indices(rows)
-            kwargs["past_key_values"] = cache
         prompt_len = ids.shape[1]
-        out = self.model.generate(input_ids=ids[rows], attention_mask=mask[rows], **kwargs)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         new_tokens = out[:, prompt_len:].tolist()
         results: list[tuple[int, list[Completion]]] = [(int(n), []) for n in prompt_tokens]
         # completion_tokens: what the row generated before EOS/padding (a stop string's tokens count).
-        for row, (j, tokens) in enumerate(zip(rows.tolist(), new_tokens, strict=True)):
+        for row, (j, tokens) in enumerate(zip(rows, new_tokens, strict=True)):
             count = next((k for k, t in enumerate(tokens) if t in self._end_ids), len(tokens))
             text = self.tokenizer.decode(tokens[:count], skip_special_tokens=True)
             cut = min((p for p in (text.find(s) for s in stops[row] if s) if p >= 0), default=-1)
@@ -155,6 +146,48 @@ class TransformersBackend:
             finish = "stop" if cut >= 0 or count < max_tokens else "length"
             results[j][1].append(Completion(text, finish, count))
         return results
+
+    def _left_padded_rows(
+        self, encoded: list[list[int]], rows: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(encoded[j]) for j in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = [[pad] * (width - len(encoded[j])) + encoded[j] for j in rows]
+        mask = [[0] * (width - len(encoded[j])) + [1] * len(encoded[j]) for j in rows]
+        return torch.tensor(ids, device=self.device), torch.tensor(mask, device=self.device)
+
+    def _shared_prefix_rows(
+        self, encoded: list[list[int]], rows: list[int], shared: int, kwargs: dict
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode the tokens all rows share once, copy that KV cache to every row, and pad in the middle.
+
+        A row is ``prefix + padding + own suffix``; the attention mask hides the padding and
+        ``generate`` derives positions from the mask, so each suffix continues the prefix.
+        The n samples of one prompt and the k critic prompts of one expansion (which differ
+        only in their last step) both take this path.
+        """
+        prefix = torch.tensor([encoded[rows[0]][:shared]], device=self.device)
+        cache = DynamicCache(config=self.model.config)
+        self.model(input_ids=prefix, past_key_values=cache, use_cache=True, **self._last_logit_only)
+        cache.batch_repeat_interleave(len(rows))
+        kwargs["past_key_values"] = cache
+        suffixes = [encoded[j][shared:] for j in rows]
+        width = max(len(x) for x in suffixes)
+        pad = self.tokenizer.pad_token_id
+        head = prefix[0].tolist()
+        ids = [head + [pad] * (width - len(x)) + x for x in suffixes]
+        mask = [[1] * shared + [0] * (width - len(x)) + [1] * len(x) for x in suffixes]
+        return torch.tensor(ids, device=self.device), torch.tensor(mask, device=self.device)
+
+
+def _common_prefix(encoded: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each at least one token to run through ``generate``."""
+    limit = min(len(t) for t in encoded) - 1
+    first = encoded[0]
+    n = 0
+    while n < limit and all(t[n] == first[n] for t in encoded):
+        n += 1
+    return n
 
 
 class _StopStrings(StoppingCriteria):
@@ -193,7 +226,21 @@ def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     if dtype is None or dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
+        return torch.bfloat16 if _cpu_has_native_bf16() else torch.float32
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or 'auto', got {dtype!r}")
     return _DTYPES[dtype]
+
+
+def _cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX).
+
+    Measured on a 2-core AVX512-BF16 machine with the embedded model: a decode step takes
+    39 ms in bf16 against 60 ms in fp32 for one row, and 42 ms against 110 ms for three
+    rows, so batched expansion pays off. Without native support bf16 is emulated and slow.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags

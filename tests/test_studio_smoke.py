@@ -1,0 +1,68 @@
+"""The studio as a user starts it: it answers on loopback and runs a search on the embedded model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio():
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, "launch.py", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"studio exited: {proc.stdout.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("studio did not answer within 120 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_studio_answers_on_loopback_and_runs_a_search(studio):
+    from gradio_client import Client
+
+    with urllib.request.urlopen(studio, timeout=5) as resp:
+        assert "SRA-MCTS Studio" in resp.read().decode()
+    client = Client(studio, verbose=False)
+    _plot, status, best, code = client.predict("HumanEval/2", None, 1, 0, api_name="/run_search")
+    assert "HumanEval/2" in status and "iteration 1" in status
+    assert "Best path" in best
+    assert "def truncate_number" in code or code == ""
