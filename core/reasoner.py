@@ -83,6 +83,7 @@ class Reasoner:
         [res] = self._call([req])
         raws = [prefill + c.text for c in res.completions]
         seen = {step_key(s) for s in steps}
+        prompt_key = step_key(prompt)
         known_siblings = {step_key(s) for s in siblings}
         kept: list[str] = []
         dropped: list[DroppedStep] = []
@@ -93,6 +94,8 @@ class Reasoner:
                 dropped.append(DroppedStep(raw, "unusable"))
             elif key in seen:
                 dropped.append(DroppedStep(raw, "in_path"))
+            elif key in prompt_key:  # small models often echo the instruction or the problem back
+                dropped.append(DroppedStep(raw, "echo"))
             elif key in known_siblings or key in {step_key(s) for s in kept}:
                 dropped.append(DroppedStep(raw, "duplicate"))
             else:

@@ -44,7 +44,7 @@ class ReflectionRecord:
 @dataclass
 class DroppedStep:
     raw: str
-    reason: str  # "empty" | "code" | "duplicate" | "in_path"
+    reason: str  # "unusable" (empty or code) | "in_path" | "echo" (repeats the prompt) | "duplicate"
 
 
 @dataclass

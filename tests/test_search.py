@@ -270,3 +270,14 @@ def test_end_gate_ignores_nodes_shallower_than_its_min_depth(make_search):
     assert not a.terminal and a.children  # A (depth 1) was expanded, not taken as a solution
     a1 = search.tree.nodes[a.children[0]]
     assert a1.terminal and a1.terminal_reason == "end_gate" and search.tree.stopped == "end_gate"
+
+
+def test_unusable_repeated_and_echoed_steps_are_dropped_with_reasons(make_search):
+    echo = "Do not write any code."  # a sentence of the proposal prompt itself
+    backend = ScriptedBackend(proposals=[["A (score 5)", "A (score 5)", "def f(): pass", echo]])
+    search = make_search(backend, k=4)
+    search.step()
+    root = search.tree.root
+    assert [search.tree.nodes[c].step for c in root.children] == ["A (score 5)"]
+    reasons = sorted(d.reason for d in root.expansion.dropped)
+    assert reasons == ["duplicate", "echo", "unusable"]
