@@ -38,7 +38,8 @@ Reasoning so far:
 Hint for the next step: {analysis}
 
 Write step {step_number} of the plan: one short sentence in plain English that brings us closer to a solution. Do not write any code."""
-PROPOSE_PREFILL = "Step {step_number}:"
+# Continuing the numbered plan gives fewer empty or generic replies than "Step N:".
+PROPOSE_PREFILL = "{step_number}."
 
 CRITIC = """Problem:
 {problem}

@@ -73,6 +73,9 @@ class ScriptedBackend:
         else:
             texts = ["ok"]
         # Like a real model, continue the prefill: the reply's start is what was prefilled.
-        texts = [t[len(req.prefill) :] if t.startswith(req.prefill) else t for t in texts]
+        texts = [
+            t[len(req.prefill) :] if t.startswith(req.prefill) else f" {t}" if req.prefill else t
+            for t in texts
+        ]
         completions = tuple(Completion(t, "stop", len(t.split())) for t in texts)
         return GenerationResult(completions, prompt + req.prefill, len(prompt.split()), 0.001)

@@ -214,7 +214,7 @@ def test_unparsed_critic_is_flagged_not_invented(make_search):
     search = make_search(backend, k=2)
     search.step()
     a, b = (search.tree.nodes[i] for i in search.tree.root.children)
-    assert not a.critic.parsed and a.critic.score is None and a.critic.raw == "Score:Looks fine"
+    assert not a.critic.parsed and a.critic.score is None and a.critic.raw == "Score: Looks fine"
     assert a.value == SearchConfig().unparsed_value
     assert b.critic.parsed and b.critic.score == 7
     assert search.tree.usage.parse_rate == pytest.approx(0.5)
