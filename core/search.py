@@ -177,10 +177,16 @@ class Search(Steering):
         elif cfg.time_budget_s is not None and time.monotonic() - self._started >= cfg.time_budget_s:
             self._stop("time_budget", self.tree.iteration)
 
+    def stop(self, reason: str = "stopped by user") -> None:
+        """End the search where it stands; ``extend_budget`` or a steering action can reopen it."""
+        with self.lock:
+            if not self.tree.stopped:
+                self._stop(reason, self.tree.iteration)
+
     def extend_budget(self, iterations: int) -> None:
         """Let a search that hit its iteration budget run ``iterations`` more."""
         with self.lock:
-            if self.tree.stopped in ("max_iterations", "time_budget"):
+            if self.tree.stopped in ("max_iterations", "time_budget", "stopped by user"):
                 self.tree.stopped = ""
             self.tree.config = self.config.replace(max_iterations=self.tree.iteration + iterations)
             self.reasoner.config = self.tree.config

@@ -18,7 +18,7 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
         gr.Markdown(
             "# SRA-MCTS Studio\nMonte Carlo Tree Search over natural-language reasoning steps for code."
         )
-        create_search_tab(ctx)
+        create_search_tab(ctx, app)
     return app
 
 

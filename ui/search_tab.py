@@ -1,19 +1,17 @@
-"""The Search tab: pick or type a problem, run the search, watch the tree grow."""
+"""The Search tab: pick or type a problem, grow the tree, inspect and steer it, replay it."""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterator
-
 import gradio as gr
 
-from core.config import ConfigError, SearchConfig
-from core.llm import BackendError
-from core.problems import Problem, custom_problem, get_problem, load_humaneval
-from core.search import Search
-from core.snapshot import snapshot
+from core.config import ConfigError
+from core.presets import PRESETS
+from core.problems import get_problem, load_humaneval
+from core.tree import TreeFormatError
+from ui import search_actions as act
 from ui.context import StudioContext
-from ui.tree_plot import tree_figure
+
+ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_bonus": 10}'
 
 
 def problem_choices() -> list[tuple[str, str]]:
@@ -24,97 +22,221 @@ def pick_problem(problem_id: str | None) -> str:
     return get_problem(problem_id).prompt if problem_id else ""
 
 
-def resolve_problem(problem_id: str | None, text: str) -> Problem:
-    """The picked HumanEval problem if its text is unchanged (or empty), else a custom problem from the text."""
-    if problem_id:
-        picked = get_problem(problem_id)
-        if not text.strip() or text.strip() == picked.prompt.strip():
-            return picked
-    return custom_problem(text)
-
-
-def status_line(search: Search) -> str:
-    tree = search.tree
-    rate = tree.usage.parse_rate
-    state = f"stopped: {tree.stopped}" if tree.stopped else "running"
-    return (
-        f"**{tree.problem.id}** · iteration {tree.iteration} · {len(tree.nodes)} nodes · "
-        f"critic parse rate {'n/a' if rate is None else f'{rate:.0%}'} · "
-        f"{tree.usage.completion_tokens} tokens in {tree.usage.llm_seconds:.1f}s · {state}"
-    )
-
-
-def best_path_markdown(search: Search) -> str:
-    best = search.best_node()
-    if best.depth == 0:
-        return "_No steps yet._"
-    lines = [f"**Best path** · node #{best.id} · Q={best.value:.3f} · {best.terminal_reason or 'open'}", ""]
-    lines += [f"{i}. {html.escape(step)}" for i, step in enumerate(search.tree.steps(best.id), 1)]
-    return "\n".join(lines)
-
-
-def run_search(
-    ctx: StudioContext, problem_id: str | None, text: str, iterations: float, seed: float, request: gr.Request
-) -> Iterator[tuple]:
-    """Start a search and stream the tree after each iteration."""
+def inspect(ctx: StudioContext, run_id: str | None, node: float | None) -> str:
+    run = ctx.runs.get(run_id)
+    if run is None or node is None:
+        return "_Click a node in the tree to inspect it._"
     try:
-        problem = resolve_problem(problem_id, text or "")
-        config = SearchConfig(max_iterations=int(iterations), seed=int(seed))
-    except (ValueError, ConfigError, KeyError) as exc:
-        raise gr.Error(str(exc).strip("'\"")) from None
-    yield None, gr.skip(), "Loading the model (the first time takes ~20 s) ...", gr.skip(), gr.skip()
-    try:
+        from ui.inspector import inspect_node
+    except ImportError:  # the inspector module is optional while it is being built
+        n = run.search.tree.nodes.get(int(node))
+        return f"#{int(node)}: {n.step if n else 'unknown node'}"
+    if int(node) not in run.search.tree.nodes:
+        return f"_Node {int(node)} does not exist in this tree._"
+    return inspect_node(run.search.tree, int(node))
+
+
+def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
+    with gr.Tab("Search", id="search"):
+        run_id = gr.Textbox(visible=False, elem_id="run-id")
+        saved_run = gr.BrowserState(None, storage_key="sra-studio-run")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=340, elem_classes=["side-panel"]):
+                picker = gr.Dropdown(
+                    choices=problem_choices(), value="HumanEval/0", label="HumanEval problem", filterable=True
+                )
+                text = gr.Code(
+                    value=pick_problem("HumanEval/0"),
+                    language="python",
+                    label="Problem (edit it to make your own)",
+                )
+                preset = gr.Dropdown(list(PRESETS), value="paper defaults", label="Preset")
+                with gr.Row():
+                    iterations = gr.Number(
+                        4, minimum=1, maximum=500, precision=0, label="Iterations", min_width=80
+                    )
+                    k = gr.Number(3, minimum=1, maximum=16, precision=0, label="k children", min_width=80)
+                    seed = gr.Number(0, minimum=0, precision=0, label="Seed", min_width=80)
+                with gr.Row():
+                    c = gr.Number(0.5, minimum=0, label="c (UCB)", min_width=80)
+                    temperature = gr.Number(0.7, minimum=0, maximum=2, label="Temperature", min_width=80)
+                with gr.Accordion("More settings (JSON of config fields)", open=False):
+                    advanced = gr.Code(value="", language="json", label="Overrides", lines=3)
+                    gr.Markdown(f"Example: `{ADVANCED_HINT}`. Fields: see `core/config.py`.")
+                with gr.Row():
+                    new_btn = gr.Button("New search", elem_id="new-btn")
+                    step_btn = gr.Button("Step (s)", elem_id="step-btn")
+                    run_btn = gr.Button("Run (r)", variant="primary", elem_id="run-btn")
+                with gr.Row():
+                    pause_btn = gr.Button("Pause", elem_id="pause-btn")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                with gr.Row():
+                    download = gr.DownloadButton("Download tree", elem_id="download-btn")
+                    upload = gr.UploadButton("Upload tree", file_types=[".json"], elem_id="upload-btn")
+            with gr.Column(scale=5):
+                status = gr.Markdown(act.NO_RUN, elem_id="status")
+                tree = gr.Plot(label="Search tree", elem_id="tree-plot", show_label=False)
+                replay = gr.Slider(
+                    0, 1, value=0, step=1, label="Replay: the tree after iteration", elem_id="replay"
+                )
+                with gr.Row():
+                    node = gr.Number(
+                        None, precision=0, label="Selected node", elem_id="node-id", min_width=100
+                    )
+                    prune_btn = gr.Button("Prune (p)", elem_id="prune-btn", min_width=80)
+                    unprune_btn = gr.Button("Unprune", elem_id="unprune-btn", min_width=80)
+                    force_btn = gr.Button("Force", elem_id="force-btn", min_width=80)
+                with gr.Row():
+                    step_text = gr.Textbox(
+                        label="Step text", placeholder="A reasoning step in plain English", scale=4
+                    )
+                    edit_btn = gr.Button("Edit step", elem_id="edit-btn", min_width=80)
+                    add_btn = gr.Button("Add child step", elem_id="add-btn", min_width=80)
+                with gr.Tabs():
+                    with gr.Tab("Inspector"):
+                        inspector = gr.Markdown(
+                            "_Click a node in the tree to inspect it._", elem_id="inspector"
+                        )
+                    with gr.Tab("Best path"):
+                        best = gr.Markdown(elem_id="best-path")
+                        code = gr.Code(
+                            language="python", label="Code from the best path", elem_id="best-code"
+                        )
+                        code_btn = gr.Button("Write code for the selected node's path")
+                    with gr.Tab("Timeline"):
+                        timeline = gr.Markdown(elem_id="timeline")
+
+    view = [run_id, tree, status, best, code, timeline, replay]
+    knobs = [preset, iterations, k, c, temperature, seed, advanced]
+
+    def config_from(preset_name, its, k_, c_, temp, seed_, adv):
+        try:
+            return act.build_config(
+                preset_name,
+                {"max_iterations": its, "k": k_, "c": c_, "temperature": temp, "seed": seed_},
+                adv or "",
+            )
+        except (ConfigError, ValueError) as exc:
+            raise gr.Error(f"bad setting: {exc}") from None
+
+    def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, adv, request: gr.Request):
+        config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+        run = act.new_search(ctx, pid, txt, config, owner=_owner(request))
+        return (*act.render(run), run.id)
+
+    def on_step(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, request: gr.Request):
+        run = ctx.runs.get(rid)
+        if run is None:
+            config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+            run = act.new_search(ctx, pid, txt, config, owner=_owner(request))
+        act.step(run)
+        return (*act.render(run), run.id)
+
+    def on_run(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, request: gr.Request):
+        run = ctx.runs.get(rid)
+        if run is None or run.search.finished and run.search.tree.stopped in ("end_gate", "exhausted"):
+            config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+            run = act.new_search(ctx, pid, txt, config, owner=_owner(request))
+        yield (*act.render(run), run.id)
+        for _ in act.run_iterations(run, int(its or 1)):
+            yield (*act.render(run), run.id)
+
+    def on_pause(rid):
+        run = ctx.runs.get(rid)
+        if run is not None:
+            run.stop_requested.set()
+
+    def on_stop(rid):
+        run = act.get_run(ctx, rid)
+        run.stop_requested.set()
+        run.search.stop()
+        return act.render(run)
+
+    def on_steer(action):
+        def handler(rid, n, txt=""):
+            run = act.get_run(ctx, rid)
+            chosen = act.steer(run, action, n, txt)
+            return (*act.render(run, chosen), chosen, inspect(ctx, rid, chosen))
+
+        return handler
+
+    def on_code(rid, n):
+        run = act.get_run(ctx, rid)
+        record = run.search.write_code(int(n) if n is not None else None)
+        return record.code, inspect(ctx, rid, n)
+
+    def on_replay(rid, it):
+        run = ctx.runs.get(rid)
+        if run is None:
+            return gr.skip()
+        try:
+            from core.replay import tree_at
+        except ImportError:
+            return gr.skip()
+        past = tree_at(run.search.tree, int(it))
+        from core.snapshot import snapshot
+        from ui.tree_plot import tree_figure
+
+        return tree_figure(snapshot(past))
+
+    def on_upload(file, request: gr.Request):
+        if file is None:
+            return gr.skip()
+        try:
+            from core.tree_io import load_tree_file
+
+            loaded = load_tree_file(file if isinstance(file, str) else file.name)
+        except (TreeFormatError, OSError) as exc:
+            raise gr.Error(f"cannot open that file: {exc}") from None
+        except ImportError:
+            raise gr.Error("uploading trees is not available yet") from None
+        from core.search import Search
+
         backend = ctx.backends.get(ctx.backend, ctx.model)
-    except (BackendError, ValueError) as exc:
-        raise gr.Error(str(exc)) from None
-    search = Search.start(problem, config, backend)
-    run_id = ctx.runs.add(search, owner=getattr(request, "session_hash", "") or "")
-    yield run_id, tree_figure(snapshot(search.tree)), status_line(search), "_Searching ..._", ""
-    while not search.finished:
-        search.step()
-        yield (
-            run_id,
-            tree_figure(snapshot(search.tree)),
-            status_line(search),
-            best_path_markdown(search),
-            gr.skip(),
-        )
-    best = search.best_node()
-    code = search.write_code(best.id).code if best.depth > 0 else ""
-    yield run_id, tree_figure(snapshot(search.tree)), status_line(search), best_path_markdown(search), code
+        rid = ctx.runs.add(Search(loaded, backend), owner=_owner(request))
+        run = ctx.runs.get(rid)
+        return (*act.render(run), run.id)
 
+    def on_load(saved):
+        run = ctx.runs.get(saved)
+        return act.render(run) if run is not None else gr.skip()
 
-def create_search_tab(ctx: StudioContext) -> None:
-    with gr.Tab("Search"), gr.Row():
-        with gr.Column(scale=2, min_width=320):
-            picker = gr.Dropdown(
-                choices=problem_choices(), value="HumanEval/0", label="HumanEval problem", filterable=True
-            )
-            text = gr.Code(
-                value=pick_problem("HumanEval/0"),
-                language="python",
-                label="Problem (edit to make it your own)",
-            )
-            with gr.Row():
-                iterations = gr.Number(value=4, minimum=1, maximum=500, precision=0, label="Iterations")
-                seed = gr.Number(value=0, minimum=0, precision=0, label="Seed")
-            with gr.Row():
-                run = gr.Button("Run", variant="primary", elem_id="run-btn")
-                stop = gr.Button("Stop", variant="stop")
-        with gr.Column(scale=5):
-            status = gr.Markdown("Pick a problem and press **Run**.", elem_id="status")
-            plot = gr.Plot(label="Search tree", elem_id="tree-plot")
-            with gr.Row():
-                best = gr.Markdown(elem_id="best-path")
-                code = gr.Code(language="python", label="Code from the best path", elem_id="best-code")
-    run_id = gr.State(None)
-    picker.change(pick_problem, picker, text, api_name="pick_problem")
-    started = run.click(
-        lambda pid, t, it, s, request: (yield from run_search(ctx, pid, t, it, s, request)),
-        [picker, text, iterations, seed],
-        [run_id, plot, status, best, code],
-        api_name="run_search",
-        concurrency_id="model",
-        concurrency_limit=1,
+    def get_tree(rid: str) -> str:
+        """The whole tree as sra-tree/1 JSON."""
+        return act.get_run(ctx, rid).search.tree.to_json()
+
+    model_queue = {"concurrency_id": "model", "concurrency_limit": 1}
+    new_btn.click(on_new, [picker, text, *knobs], [*view, saved_run], api_name="new_search", **model_queue)
+    step_btn.click(
+        on_step, [run_id, picker, text, *knobs], [*view, saved_run], api_name="step", **model_queue
     )
-    stop.click(None, None, None, cancels=[started])
+    running = run_btn.click(
+        on_run, [run_id, picker, text, *knobs], [*view, saved_run], api_name="run", **model_queue
+    )
+    pause_btn.click(on_pause, [run_id], None, api_name="pause", queue=False)
+    stop_btn.click(on_stop, [run_id], view, api_name="stop", cancels=[running])
+    for btn, action in ((prune_btn, "prune"), (unprune_btn, "unprune"), (force_btn, "force")):
+        btn.click(on_steer(action), [run_id, node], [*view, node, inspector], api_name=action)
+    for btn, action in ((edit_btn, "edit"), (add_btn, "add_step")):
+        btn.click(
+            on_steer("edit" if action == "edit" else "add"),
+            [run_id, node, step_text],
+            [*view, node, inspector],
+            api_name=action,
+            **model_queue,
+        )
+    code_btn.click(on_code, [run_id, node], [code, inspector], api_name="write_code", **model_queue)
+    node.change(lambda rid, n: inspect(ctx, rid, n), [run_id, node], inspector, api_name="inspect")
+    replay.release(on_replay, [run_id, replay], tree, api_name="replay")
+    picker.change(pick_problem, picker, text, api_name="pick_problem")
+    download.click(
+        lambda rid: act.tree_file(act.get_run(ctx, rid)), run_id, download, api_name="download_tree"
+    )
+    upload.upload(on_upload, upload, [*view, saved_run], api_name="upload_tree")
+    gr.api(get_tree, api_name="get_tree")
+    app.load(on_load, saved_run, view)
+
+
+def _owner(request: gr.Request | None) -> str:
+    user = getattr(request, "username", None) if request is not None else None
+    return user or (getattr(request, "session_hash", "") if request is not None else "") or ""

@@ -1,0 +1,208 @@
+"""Search-tab handlers: plain functions from widget values to widget values.
+
+They translate between the browser (ids and text) and the core objects that
+live server-side in the run registry. No search logic lives here: every
+action is one call into ``core``. Errors a user can fix become ``gr.Error``
+with one clear line, and leave the run as it was.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from core.config import ConfigError, SearchConfig
+from core.events import STEERING, EventKind
+from core.llm import BackendError
+from core.presets import preset
+from core.problems import Problem, custom_problem, get_problem
+from core.registry import Run
+from core.search import Search
+from core.snapshot import snapshot
+from core.steering import SteeringError
+from ui.context import StudioContext
+from ui.tree_plot import tree_figure
+
+NO_RUN = "No search yet: pick a problem and press **New search**, **Step** or **Run**."
+
+
+def resolve_problem(problem_id: str | None, text: str) -> Problem:
+    """The picked HumanEval problem if its text is unchanged (or empty), else a custom problem from the text."""
+    if problem_id:
+        picked = get_problem(problem_id)
+        if not text.strip() or text.strip() == picked.prompt.strip():
+            return picked
+    return custom_problem(text)
+
+
+def build_config(preset_name: str, knobs: dict[str, Any], advanced: str = "") -> SearchConfig:
+    """A preset, overridden by the visible knobs, then by a JSON object of any other fields."""
+    extra: dict[str, Any] = {}
+    if advanced and advanced.strip():
+        try:
+            extra = json.loads(advanced)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"advanced settings are not valid JSON: {exc.msg} (line {exc.lineno})"
+            ) from None
+        if not isinstance(extra, dict):
+            raise ConfigError("advanced settings must be a JSON object of config fields")
+    changes = {k: v for k, v in knobs.items() if v is not None}
+    for key in ("k", "max_iterations", "seed", "max_depth"):
+        if isinstance(changes.get(key), float) and changes[key].is_integer():
+            changes[key] = int(changes[key])
+    return preset(preset_name).replace(**changes, **extra)
+
+
+# --- rendering --------------------------------------------------------------------------
+def tree_value(search: Search, selected: int | None) -> Any:
+    return tree_figure(snapshot(search.tree))
+
+
+def status_line(search: Search) -> str:
+    tree = search.tree
+    rate = tree.usage.parse_rate
+    state = f"stopped: {tree.stopped}" if tree.stopped else "ready"
+    return (
+        f"**{tree.problem.id}** · iteration {tree.iteration} · {len(tree.nodes)} nodes · "
+        f"critic parse rate {'n/a' if rate is None else f'{rate:.0%}'} · "
+        f"{tree.usage.completion_tokens} tokens in {tree.usage.llm_seconds:.1f}s · {state}"
+    )
+
+
+def best_path_markdown(search: Search) -> str:
+    best = search.best_node()
+    if best.depth == 0:
+        return "_No steps yet._"
+    lines = [f"**Best path** · node #{best.id} · Q={best.value:.3f} · {best.terminal_reason or 'open'}", ""]
+    lines += [f"{i}. {html.escape(step)}" for i, step in enumerate(search.tree.steps(best.id), 1)]
+    return "\n".join(lines)
+
+
+def best_code(search: Search) -> str:
+    best = search.best_node()
+    return best.code.code if best.code else ""
+
+
+def timeline_markdown(search: Search, limit: int = 40) -> str:
+    """Steering actions and stops, newest first."""
+    rows = [e for e in search.tree.events if e.kind in STEERING or e.kind is EventKind.STOPPED][-limit:]
+    if not rows:
+        return "_No steering yet._"
+    out = ["| # | after iter | action | node | detail |", "|---|---|---|---|---|"]
+    for e in reversed(rows):
+        detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("old_step", "new_step", "step"))
+        if "new_step" in e.data:
+            detail = f"“{html.escape(str(e.data['new_step']))[:60]}” " + detail
+        out.append(
+            f"| {e.seq} | {e.iteration} | {e.kind.value} | {e.node if e.node is not None else ''} | {detail} |"
+        )
+    return "\n".join(out)
+
+
+def render(run: Run | None, selected: int | None = None) -> tuple:
+    """(run id, tree, status, best path, code, timeline, replay slider) for one run."""
+    if run is None:
+        return "", None, NO_RUN, "", "", "", gr.update(maximum=0, value=0)
+    s = run.search
+    slider = gr.update(maximum=max(s.tree.iteration, 1), value=s.tree.iteration)
+    return (
+        run.id,
+        tree_value(s, selected),
+        status_line(s),
+        best_path_markdown(s),
+        best_code(s),
+        timeline_markdown(s),
+        slider,
+    )
+
+
+# --- lifecycle ----------------------------------------------------------------------------
+def get_run(ctx: StudioContext, run_id: str | None) -> Run:
+    run = ctx.runs.get(run_id)
+    if run is None:
+        if run_id:
+            raise gr.Error(f"run {run_id} is not on this server any more (was the studio restarted?)")
+        raise gr.Error("no search yet: press New search first")
+    return run
+
+
+def new_search(
+    ctx: StudioContext,
+    problem_id: str | None,
+    text: str,
+    config: SearchConfig,
+    owner: str,
+) -> Run:
+    try:
+        problem = resolve_problem(problem_id, text or "")
+    except (ValueError, KeyError) as exc:
+        raise gr.Error(str(exc).strip("'\"")) from None
+    try:
+        backend = ctx.backends.get(ctx.backend, ctx.model)
+    except (BackendError, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+    search = Search.start(problem, config, backend)
+    run_id = ctx.runs.add(search, owner=owner)
+    return ctx.runs.get(run_id)
+
+
+def step(run: Run) -> None:
+    search = run.search
+    if search.finished:
+        if search.tree.stopped in ("end_gate", "exhausted"):
+            raise gr.Error(f"the search has ended ({search.tree.stopped}); force a node to go on")
+        search.extend_budget(1)
+    search.step()
+
+
+def run_iterations(run: Run, n: int) -> Iterator[None]:
+    """Step up to ``n`` times, yielding after each; Pause (the run's flag) ends the loop early."""
+    search = run.search
+    if n < 1:
+        raise gr.Error("iterations must be at least 1")
+    run.stop_requested.clear()
+    if search.finished and search.tree.stopped in ("end_gate", "exhausted"):
+        raise gr.Error(f"the search has ended ({search.tree.stopped}); force a node to go on")
+    search.extend_budget(n)
+    while not search.finished and not run.stop_requested.is_set():
+        search.step()
+        yield
+
+
+def steer(run: Run, action: str, node: float | None, text: str = "") -> int | None:
+    """Apply one steering action; returns the node to select afterwards."""
+    if node is None:
+        raise gr.Error("select a node first (click it in the tree)")
+    node_id = int(node)
+    s = run.search
+    try:
+        if action == "prune":
+            s.prune(node_id)
+        elif action == "unprune":
+            s.unprune(node_id)
+        elif action == "force":
+            s.force(node_id)
+        elif action == "edit":
+            s.edit(node_id, text)
+        elif action == "add":
+            return s.add_step(node_id, text).node
+        else:
+            raise gr.Error(f"unknown action {action!r}")
+    except (SteeringError, KeyError) as exc:
+        raise gr.Error(str(exc).strip("'\"")) from None
+    return node_id
+
+
+def tree_file(run: Run) -> str:
+    """Write the tree to a temp file for download."""
+    folder = Path(tempfile.mkdtemp(prefix="sra-tree-"))
+    path = folder / f"{run.search.tree.problem.id.replace('/', '_')}-{run.id}.json"
+    path.write_text(run.search.tree.to_json(), encoding="utf-8")
+    return str(path)
