@@ -166,6 +166,51 @@ class Tree:
         self.events.append(event)
         return event
 
+    def validate(self) -> None:
+        """Raise :class:`TreeFormatError` (one line) unless the structure is consistent.
+
+        Checks: a root 0 without parent at depth 0; each node stored under its own
+        id; parent and children links agree both ways, without repeats; depth is
+        the parent's plus one (so parents lead every node back to the root, and no
+        cycle can hide); ``next_id`` is past every id; events name existing nodes.
+        """
+
+        def bad(msg: str) -> TreeFormatError:
+            return TreeFormatError(f"damaged search tree: {msg}")
+
+        root = self.nodes.get(0)
+        if root is None:
+            raise bad("it has no root node (id 0)")
+        if root.parent is not None or root.depth != 0:
+            raise bad(f"the root has parent {root.parent!r} and depth {root.depth!r} (expected None and 0)")
+        for key, node in self.nodes.items():
+            if key != node.id:
+                raise bad(f"node {node.id!r} is stored under id {key!r}")
+            if len(set(node.children)) != len(node.children):
+                raise bad(f"node {key} lists a child twice")
+            for cid in node.children:
+                child = self.nodes.get(cid)
+                if child is None:
+                    raise bad(f"node {key} lists child {cid!r}, which does not exist")
+                if child.parent != key:
+                    raise bad(f"node {key} lists child {cid}, whose parent is {child.parent!r}")
+            if node.parent is None:
+                if key != 0:
+                    raise bad(f"node {key} has no parent but is not the root")
+                continue
+            parent = self.nodes.get(node.parent)
+            if parent is None:
+                raise bad(f"node {key} has parent {node.parent!r}, which does not exist")
+            if key not in parent.children:
+                raise bad(f"node {key} has parent {node.parent}, which does not list it as a child")
+            if node.depth != parent.depth + 1:
+                raise bad(f"node {key} is at depth {node.depth!r}, its parent at {parent.depth!r}")
+        if self.next_id <= max(self.nodes):
+            raise bad(f"next_id {self.next_id} is not past the largest node id {max(self.nodes)}")
+        for e in self.events:
+            if e.node is not None and e.node not in self.nodes:
+                raise bad(f"event {e.seq} names node {e.node!r}, which does not exist")
+
     # --- JSON -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {

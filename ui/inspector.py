@@ -1,0 +1,220 @@
+"""The node inspector: everything the tree knows about one node, as Markdown for a side panel.
+
+Why: a researcher must see *why* a node has its value: the exact prompts, the
+raw replies, whether the critic's reply was parsed, the UCB terms that got it
+selected and how backpropagation moved its Q. All model text is HTML-escaped
+(a reply may contain ``<script>``); long texts sit in collapsed ``<details>``.
+Pure functions of a :class:`~core.tree.Tree`: no search logic, no gradio.
+
+Example::
+
+    md = inspect_node(tree, 12)     # "### Node #12 · depth 2 · open" ... critic prompt, raw reply ...
+    node_choices(tree)[1]           # ("#1 · d1 · Q=0.60 · Sort the list first.", 1)
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from core.parsing import normalize_step
+from core.tree import Node, Tree
+
+# Markdown would read these as formatting; as entities they show as plain characters.
+_MD_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]{}#|~!"})
+
+
+def text(s: str) -> str:
+    """Model text for an inline Markdown spot: escaped HTML, no accidental formatting, one line."""
+    return html.escape(s).translate(_MD_SPECIAL).replace("\r", "").replace("\n", "<br>")
+
+
+def code(s: str) -> str:
+    """Inline code: HTML, since a Markdown code span would show entities literally."""
+    return f"<code>{html.escape(s)}</code>"
+
+
+def block(title: str, body: str, open_: bool = False) -> str:
+    """A collapsible, escaped ``<pre>`` block for a prompt or a raw reply (newlines as ``&#10;``)."""
+    if not body:
+        return f"<p><em>{html.escape(title)}: (empty)</em></p>"
+    attr = " open" if open_ else ""
+    summary = f"{html.escape(title)} ({len(body)} chars)"
+    # One line: a blank line in the body would end the Markdown HTML block and let the rest be parsed.
+    pre = html.escape(body).replace("\r", "").replace("\n", "&#10;")
+    return f"<details{attr}><summary>{summary}</summary><pre>{pre}</pre></details>"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "| " + " | ".join(header) + " |\n|" + "---|" * len(header)
+    return head + "".join("\n| " + " | ".join(str(c) for c in row) + " |" for row in rows)
+
+
+def fence(code: str, lang: str = "python") -> str:
+    """A fenced block longer than any backtick run in ``code``, so the code cannot close it."""
+    run = ticks = 0
+    for ch in code:
+        run = run + 1 if ch == "`" else 0
+        ticks = max(ticks, run)
+    longest = max(3, ticks + 1)
+    return f"{'`' * longest}{lang}\n{code}\n{'`' * longest}"
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _header(tree: Tree, node: Node) -> list[str]:
+    rows = [
+        ("origin", f"{node.origin} (created in iteration {node.created_iteration})"),
+        ("parent", "—" if node.parent is None else f"#{node.parent}"),
+        ("Q", _f(node.value, 4)),
+        ("visits", node.visits),
+        ("children", ", ".join(f"#{c}" for c in node.children) or "—"),
+    ]
+    if node.terminal:
+        rows.append(("terminal", node.terminal_reason))
+    out = [
+        f"### Node #{node.id} · depth {node.depth} · {tree.status(node.id)}",
+        table(["field", "value"], rows),
+    ]
+    out.append(f"**Step:** {text(node.step) if node.step else '<em>(the problem: root)</em>'}")
+    if node.original_step is not None:
+        out.append(f"**Original step (before the edit):** {text(node.original_step)}")
+    return out
+
+
+def _proposal(tree: Tree, node: Node) -> list[str]:
+    if node.parent is None:
+        return []
+    out = ["#### Proposal"]
+    if node.origin == "human":
+        return [*out, "Written by a human; no proposal call."]
+    exp = tree.nodes[node.parent].expansion
+    if exp is None or node.id not in exp.kept:
+        return [*out, "The parent's expansion that made this node was replaced by a later one; not kept."]
+    out.append(
+        f"From #{node.parent}'s expansion at iteration {exp.iteration}: {len(exp.raws)} samples, "
+        f"kept {', '.join(f'#{k}' for k in exp.kept)}, dropped {len(exp.dropped)}."
+    )
+    out.append(block("Proposal prompt", exp.prompt))
+    mine = node.original_step or node.step
+    samples = [f"{'→' if normalize_step(r) == mine else ' '} [{i + 1}] {r}" for i, r in enumerate(exp.raws)]
+    out.append(block("Raw samples (→ this node)", "\n".join(samples)))
+    return out
+
+
+def _critic(node: Node) -> list[str]:
+    c = node.critic
+    if c is None:
+        return []
+    if c.parsed:
+        verdict = f"**Score:** {c.score:g} / 10 → value {_f(c.value)} · method {code(c.method)}"
+    else:
+        verdict = f"**⚠ UNPARSED** · method {code(c.method)} · value {_f(c.value)} (the config's fallback)"
+    note = f"<br>Parser note: {text(c.note)}" if c.note else ""
+    return ["#### Critic", verdict + note, block("Critic prompt", c.prompt), block("Raw reply", c.raw, True)]
+
+
+def _reflection(node: Node) -> list[str]:
+    r = node.reflection
+    if r is None:
+        return []
+    head = f"is_end: **{r.is_end}** · parsed: {r.parsed}" + (f" · note: {text(r.note)}" if r.note else "")
+    analysis = f"**Analysis:** {text(r.analysis)}" if r.analysis else ""
+    return [
+        "#### Reflection",
+        head,
+        analysis,
+        block("Reflection prompt", r.prompt),
+        block("Raw reply", r.raw),
+    ]
+
+
+def _ucb(node: Node) -> list[str]:
+    u = node.ucb
+    if u is None:
+        return []
+    row = [_f(u.value), _f(u.explore), _f(u.bonus), _f(u.total), u.parent_visits, u.visits]
+    return [
+        f"#### Selection (UCB) at iteration {u.iteration}",
+        table(["value", "explore", "bonus", "total", "parent visits", "visits"], [row]),
+    ]
+
+
+def _rollout(node: Node) -> list[str]:
+    r = node.rollout
+    if r is None:
+        return []
+    rows = [
+        (text(c.step), "UNPARSED" if not c.critic.parsed else f"{c.critic.score:g}", _f(c.critic.value))
+        for c in r.candidates
+    ]
+    return [
+        f"#### Rollout (iteration {r.iteration})",
+        f"best {_f(r.best)} · Q {_f(r.before)} → {_f(r.after)} · weight {r.weight:g}",
+        table(["candidate", "score", "value"], rows) if rows else "_No usable candidate._",
+        block("Rollout prompt", r.prompt),
+    ]
+
+
+def _history(node: Node) -> list[str]:
+    if not node.history:
+        return ["#### Backprop history", "_Never backed up._"]
+    rows = [(h.iteration, _f(h.value, 4), h.visits) for h in node.history]
+    return ["#### Backprop history", table(["iteration", "value", "visits"], rows)]
+
+
+def _code(node: Node) -> list[str]:
+    c = node.code
+    if c is None:
+        return []
+    flags = f"source {code(c.source)} · truncated: **{c.truncated}**" + (
+        f" · {text(c.note)}" if c.note else ""
+    )
+    body = fence(c.code) if c.code else "_No code found in the reply._"
+    return ["#### Code", flags, body, block("Code prompt", c.prompt), block("Raw reply", c.raw)]
+
+
+def _calls(node: Node) -> list[str]:
+    rows: list[tuple[str, object, str]] = []
+    for name, rec in (
+        ("critic", node.critic),
+        ("reflection", node.reflection),
+        ("expansion of its children", node.expansion),
+    ):
+        if rec is not None:
+            rows.append((name, rec.tokens, f"{rec.latency_s:.3f} s"))
+    if node.rollout is not None:
+        for i, c in enumerate(node.rollout.candidates):
+            rows.append((f"rollout critic {i + 1}", c.critic.tokens, f"{c.critic.latency_s:.3f} s"))
+    if node.code is not None:
+        rows.append(("code", node.code.tokens, f"{node.code.latency_s:.3f} s"))
+    return ["#### LLM calls", table(["call", "tokens", "latency"], rows)] if rows else []
+
+
+def inspect_node(tree: Tree, node_id: int) -> str:
+    """Markdown for one node (a ``KeyError`` names a missing id)."""
+    node = tree.node(node_id)
+    parts = [
+        *_header(tree, node),
+        *_proposal(tree, node),
+        *_critic(node),
+        *_reflection(node),
+        *_ucb(node),
+        *_rollout(node),
+        *_history(node),
+        *_code(node),
+        *_calls(node),
+    ]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def node_choices(tree: Tree) -> list[tuple[str, int]]:
+    """Dropdown entries, by id: ``("#12 · d2 · Q=0.71 · <first 50 chars of step>", 12)``."""
+    out = []
+    for node in sorted(tree.nodes.values(), key=lambda n: n.id):
+        step = node.step or "(problem)"
+        short = step if len(step) <= 50 else step[:50].rstrip() + "…"
+        out.append((f"#{node.id} · d{node.depth} · Q={node.value:.2f} · {short}", node.id))
+    return out
