@@ -16,7 +16,9 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
     ctx = ctx or StudioContext()
     with gr.Blocks(title="SRA-MCTS Studio", analytics_enabled=False) as app:
         gr.Markdown(
-            "# SRA-MCTS Studio\nMonte Carlo Tree Search over natural-language reasoning steps for code."
+            "# SRA-MCTS Studio\nMonte Carlo Tree Search over natural-language reasoning steps for code · "
+            "keys: <kbd>s</kbd> step, <kbd>r</kbd> run, <kbd>p</kbd> prune the selected node",
+            elem_id="studio-title",
         )
         create_search_tab(ctx, app)
     return app
@@ -40,6 +42,25 @@ def read_auth(spec: str | None) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def page_head() -> str:
+    """Scripts the page needs, inlined so that the studio works offline."""
+    return f"<script>{(ASSETS / 'shortcuts.js').read_text(encoding='utf-8')}</script>"
+
+
+def studio_theme() -> gr.themes.Base:
+    return gr.themes.Soft(
+        primary_hue="indigo",
+        neutral_hue="slate",
+        font=[
+            "ui-sans-serif",
+            "system-ui",
+            "Segoe UI",
+            "sans-serif",
+        ],  # system fonts: no web-font fetch offline
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    ).set(block_radius="6px", button_large_radius="6px")
+
+
 def launch_studio(
     host: str = "127.0.0.1",
     port: int = 7860,
@@ -54,6 +75,7 @@ def launch_studio(
         share=share,
         auth=read_auth(auth),
         css_paths=[ASSETS / "studio.css"],
-        theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
+        theme=studio_theme(),
+        head=page_head(),
         show_error=True,
     )
