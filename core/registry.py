@@ -70,6 +70,10 @@ class RunRegistry:
         with self._lock:
             return self._runs.get(run_id)
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
     def owned_by(self, owner: str) -> list[Run]:
         with self._lock:
             return [r for r in self._runs.values() if r.owner == owner]

@@ -100,3 +100,45 @@ def test_two_clients_at_once_keep_their_own_runs(studio):
     assert t1["iteration"] == 2 and t2["iteration"] == 2
     assert ctx.runs.get(id1).owner != ctx.runs.get(id2).owner
     assert ctx.runs.get(id1).search is not ctx.runs.get(id2).search
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"schema": "sra-tree/1", "nodes": [', "not valid JSON"),
+        (b'{"schema": "other/2", "nodes": []}', "not a search tree of schema 'sra-tree/1'"),
+        (None, "the limit is 50 MB"),
+    ],
+    ids=["malformed", "other_schema", "over_50MB"],
+)
+def test_bad_uploads_get_a_clear_message_and_change_nothing(studio, tmp_path, content, expected):
+    from gradio_client import handle_file
+
+    url, ctx = studio
+    c = Client(url, verbose=False)
+    path = tmp_path / "upload.json"
+    if content is None:
+        with path.open("wb") as fh:
+            fh.write(b'{"schema": "sra-tree/1", "pad": "')
+            fh.write(b" " * (51 * 1024 * 1024))
+            fh.write(b'"}')
+    else:
+        path.write_bytes(content)
+    before = len(ctx.runs)
+    with pytest.raises(Exception, match=expected):
+        c.predict(handle_file(str(path)), api_name="/upload_tree")
+    assert len(ctx.runs) == before  # no run was created from a bad file
+
+
+def test_a_downloaded_tree_uploads_again(studio, tmp_path):
+    from gradio_client import handle_file
+
+    url, _ = studio
+    c = Client(url, verbose=False)
+    run_id = c.predict("HumanEval/0", "", *KNOBS, api_name="/new_search")[0]
+    c.predict(run_id, "HumanEval/0", "", *KNOBS, api_name="/step")
+    text = c.predict(run_id, api_name="/get_tree")
+    path = tmp_path / "tree.json"
+    path.write_text(text, encoding="utf-8")
+    new_id = c.predict(handle_file(str(path)), api_name="/upload_tree")[0]
+    assert new_id != run_id and c.predict(new_id, api_name="/get_tree") == text

@@ -7,9 +7,15 @@ import gradio as gr
 from core.config import ConfigError
 from core.presets import PRESETS
 from core.problems import get_problem, load_humaneval
+from core.replay import tree_at
+from core.search import Search
+from core.snapshot import snapshot
 from core.tree import TreeFormatError
+from core.tree_io import load_tree_file
 from ui import search_actions as act
 from ui.context import StudioContext
+from ui.inspector import inspect_node
+from ui.tree_plot import tree_figure
 
 ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_bonus": 10}'
 
@@ -26,11 +32,6 @@ def inspect(ctx: StudioContext, run_id: str | None, node: float | None) -> str:
     run = ctx.runs.get(run_id)
     if run is None or node is None:
         return "_Click a node in the tree to inspect it._"
-    try:
-        from ui.inspector import inspect_node
-    except ImportError:  # the inspector module is optional while it is being built
-        n = run.search.tree.nodes.get(int(node))
-        return f"#{int(node)}: {n.step if n else 'unknown node'}"
     if int(node) not in run.search.tree.nodes:
         return f"_Node {int(node)} does not exist in this tree._"
     return inspect_node(run.search.tree, int(node))
@@ -170,28 +171,18 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
         if run is None:
             return gr.skip()
         try:
-            from core.replay import tree_at
-        except ImportError:
-            return gr.skip()
-        past = tree_at(run.search.tree, int(it))
-        from core.snapshot import snapshot
-        from ui.tree_plot import tree_figure
-
+            past = tree_at(run.search.tree, int(it))
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
         return tree_figure(snapshot(past))
 
     def on_upload(file, request: gr.Request):
         if file is None:
             return gr.skip()
         try:
-            from core.tree_io import load_tree_file
-
             loaded = load_tree_file(file if isinstance(file, str) else file.name)
         except (TreeFormatError, OSError) as exc:
             raise gr.Error(f"cannot open that file: {exc}") from None
-        except ImportError:
-            raise gr.Error("uploading trees is not available yet") from None
-        from core.search import Search
-
         backend = ctx.backends.get(ctx.backend, ctx.model)
         rid = ctx.runs.add(Search(loaded, backend), owner=_owner(request))
         run = ctx.runs.get(rid)
