@@ -25,6 +25,7 @@ lint: setup
 
 # The whole suite, real-model tests included (what CI runs).
 test: lint
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -m "slow or not slow" -q $(ARGS)
 
 # Only the fast tests.
