@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python bench/tree_view.py [--runs 5] [--sizes 100 500 2000]``
 
 Prints, measured in this one run, the median of ``--runs`` for each size:
-the snapshot time, the figure build + ``to_json()`` time, their total, the
+the snapshot time, the time to build the tree view's payload (the plotly figure as the
+browser gets it), their total, the
 JSON size and each total's ratio to the smallest tree's (target: total under
 300 ms at 2,000 nodes; linear growth gives a ratio of 20 at 2,000 vs 100).
 
@@ -32,6 +33,7 @@ from core.records import BackpropEntry, CriticRecord  # noqa: E402
 from core.snapshot import snapshot  # noqa: E402
 from core.tree import Tree  # noqa: E402
 from ui.tree_plot import tree_figure  # noqa: E402
+from ui.tree_view import tree_view_payload  # noqa: E402
 
 PROBLEM = Problem(
     id="custom/bench",
@@ -93,8 +95,8 @@ def measure(size: int, runs: int) -> tuple[float, float, int]:
     tree = synthetic_tree(size)
     snap = snapshot(tree)
     layout_ms = time_ms(lambda: snapshot(tree), runs)
-    figure_ms = time_ms(lambda: tree_figure(snap).to_json(), runs)
-    return layout_ms, figure_ms, len(tree_figure(snap).to_json().encode("utf-8"))
+    figure_ms = time_ms(lambda: tree_view_payload(snap, None, scope="bench"), runs)
+    return layout_ms, figure_ms, len(tree_view_payload(snap, None, scope="bench").encode("utf-8"))
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from core.search import Search
 from core.snapshot import snapshot
 from core.steering import SteeringError
 from ui.context import StudioContext
-from ui.tree_plot import tree_figure
+from ui.tree_view import tree_view_payload
 
 NO_RUN = "No search yet: pick a problem and press **New search**, **Step** or **Run**."
 
@@ -61,8 +61,9 @@ def build_config(preset_name: str, knobs: dict[str, Any], advanced: str = "") ->
 
 
 # --- rendering --------------------------------------------------------------------------
-def tree_value(search: Search, selected: int | None) -> Any:
-    return tree_figure(snapshot(search.tree))
+def tree_value(run: Run, selected: int | None) -> str:
+    """The clickable tree view's value; its scope (the run id) keeps zoom across redraws."""
+    return tree_view_payload(snapshot(run.search.tree), selected, scope=run.id)
 
 
 def status_line(search: Search) -> str:
@@ -109,12 +110,12 @@ def timeline_markdown(search: Search, limit: int = 40) -> str:
 def render(run: Run | None, selected: int | None = None) -> tuple:
     """(run id, tree, status, best path, code, timeline, replay slider) for one run."""
     if run is None:
-        return "", None, NO_RUN, "", "", "", gr.update(maximum=0, value=0)
+        return "", "", NO_RUN, "", "", "", gr.update(maximum=0, value=0)
     s = run.search
     slider = gr.update(maximum=max(s.tree.iteration, 1), value=s.tree.iteration)
     return (
         run.id,
-        tree_value(s, selected),
+        tree_value(run, selected),
         status_line(s),
         best_path_markdown(s),
         best_code(s),

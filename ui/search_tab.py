@@ -15,7 +15,7 @@ from core.tree_io import load_tree_file
 from ui import search_actions as act
 from ui.context import StudioContext
 from ui.inspector import inspect_node
-from ui.tree_plot import tree_figure
+from ui.tree_view import create_tree_view, selected_node_id, tree_view_payload
 
 ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_bonus": 10}'
 
@@ -76,7 +76,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
                     upload = gr.UploadButton("Upload tree", file_types=[".json"], elem_id="upload-btn")
             with gr.Column(scale=5):
                 status = gr.Markdown(act.NO_RUN, elem_id="status")
-                tree = gr.Plot(label="Search tree", elem_id="tree-plot", show_label=False)
+                tree = create_tree_view(elem_id="tree-view")
                 replay = gr.Slider(
                     0, 1, value=0, step=1, label="Replay: the tree after iteration", elem_id="replay"
                 )
@@ -174,7 +174,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
             past = tree_at(run.search.tree, int(it))
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
-        return tree_figure(snapshot(past))
+        return tree_view_payload(snapshot(past), None, scope=run.id)
 
     def on_upload(file, request: gr.Request):
         if file is None:
@@ -217,7 +217,13 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
             **model_queue,
         )
     code_btn.click(on_code, [run_id, node], [code, inspector], api_name="write_code", **model_queue)
-    node.change(lambda rid, n: inspect(ctx, rid, n), [run_id, node], inspector, api_name="inspect")
+
+    def on_select(rid, evt: gr.EventData):
+        chosen = selected_node_id(evt)
+        return (chosen, inspect(ctx, rid, chosen)) if chosen is not None else (gr.skip(), gr.skip())
+
+    tree.select(on_select, [run_id], [node, inspector], api_name=False)
+    node.input(lambda rid, n: inspect(ctx, rid, n), [run_id, node], inspector, api_name="inspect")
     replay.release(on_replay, [run_id, replay], tree, api_name="replay")
     picker.change(pick_problem, picker, text, api_name="pick_problem")
     download.click(

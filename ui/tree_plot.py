@@ -70,6 +70,7 @@ def tree_figure(snap: Snapshot, dark: bool = False) -> go.Figure:
                 "colorbar": {"title": {"text": "Q"}, "thickness": 10},
             },
             name="nodes",
+            _validate=False,
         )
     )
     if pruned:
@@ -88,6 +89,7 @@ def tree_figure(snap: Snapshot, dark: bool = False) -> go.Figure:
                     "line": {"width": 2, "color": grey},
                 },
                 name="pruned",
+                _validate=False,
             )
         )
     fig.update_layout(
