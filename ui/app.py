@@ -61,6 +61,11 @@ def studio_theme() -> gr.themes.Base:
     ).set(block_radius="6px", button_large_radius="6px")
 
 
+def launch_options() -> dict:
+    """What every launch passes besides the address: the look and the page scripts."""
+    return {"css_paths": [ASSETS / "studio.css"], "theme": studio_theme(), "head": page_head()}
+
+
 def launch_studio(
     host: str = "127.0.0.1",
     port: int = 7860,
@@ -74,8 +79,6 @@ def launch_studio(
         server_port=port,
         share=share,
         auth=read_auth(auth),
-        css_paths=[ASSETS / "studio.css"],
-        theme=studio_theme(),
-        head=page_head(),
+        **launch_options(),
         show_error=True,
     )

@@ -39,12 +39,16 @@ def inspect(ctx: StudioContext, run_id: str | None, node: float | None) -> str:
 
 def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
     with gr.Tab("Search", id="search"):
-        run_id = gr.Textbox(visible=False, elem_id="run-id")
+        run_id = gr.Textbox(visible="hidden", elem_id="run-id")  # in the DOM (for tests), not shown
         saved_run = gr.BrowserState(None, storage_key="sra-studio-run")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=340, elem_classes=["side-panel"]):
                 picker = gr.Dropdown(
-                    choices=problem_choices(), value="HumanEval/0", label="HumanEval problem", filterable=True
+                    choices=problem_choices(),
+                    value="HumanEval/0",
+                    label="HumanEval problem",
+                    filterable=True,
+                    elem_id="problem-picker",
                 )
                 text = gr.Code(
                     value=pick_problem("HumanEval/0"),
@@ -54,7 +58,13 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
                 preset = gr.Dropdown(list(PRESETS), value="paper defaults", label="Preset")
                 with gr.Row():
                     iterations = gr.Number(
-                        4, minimum=1, maximum=500, precision=0, label="Iterations", min_width=80
+                        4,
+                        minimum=1,
+                        maximum=500,
+                        precision=0,
+                        label="Iterations",
+                        min_width=80,
+                        elem_id="iterations",
                     )
                     k = gr.Number(3, minimum=1, maximum=16, precision=0, label="k children", min_width=80)
                     seed = gr.Number(0, minimum=0, precision=0, label="Seed", min_width=80)
