@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 import plotly.graph_objects as go
@@ -9,6 +10,12 @@ import plotly.graph_objects as go
 from core.snapshot import Snapshot
 
 SYMBOLS = {"open": "circle", "forced": "star", "terminal": "diamond", "stale": "x", "pruned": "circle-open"}
+
+
+def marker_size(node_count: int, visits: int) -> float:
+    """Smaller markers in bigger trees, so that siblings stay apart at 500+ nodes; grows with log visits."""
+    base = 14.0 if node_count <= 60 else 9.0 if node_count <= 400 else 5.0
+    return round(base * (1 + 0.45 * math.log1p(visits)), 1)
 
 
 def _hover(node: dict) -> str:
@@ -60,7 +67,7 @@ def tree_figure(snap: Snapshot, dark: bool = False) -> go.Figure:
             hovertext=[_hover(n) for n in live],
             hoverinfo="text",
             marker={
-                "size": [10 + 4 * min(n["visits"], 10) for n in live],
+                "size": [marker_size(len(snap.nodes), n["visits"]) for n in live],
                 "color": [n["value"] for n in live],
                 "colorscale": "Viridis",
                 "cmin": 0,
@@ -83,7 +90,7 @@ def tree_figure(snap: Snapshot, dark: bool = False) -> go.Figure:
                 hovertext=[_hover(n) for n in pruned],
                 hoverinfo="text",
                 marker={
-                    "size": 10,
+                    "size": marker_size(len(snap.nodes), 0),
                     "color": grey,
                     "symbol": "circle-open",
                     "line": {"width": 2, "color": grey},
