@@ -34,6 +34,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/search_overhead.py
+	$(BIN)/python bench/tree_view.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts
