@@ -112,6 +112,35 @@ class CodeRecord:
 
 
 @dataclass
+class VerdictSummary:
+    """What one sandbox run of a path's code said, small enough to keep on every node."""
+
+    passed: bool
+    pass_rate: float  # passed tests / tests; 0.0 when the code failed before any test ran
+    tests: int
+    failed: int
+    error_kind: str | None  # "syntax" | "runtime" | "timeout" | "memory" | "killed" | "output_limit" | None
+    first_failure: str  # the first failing assert (or error message), "" when all passed
+    duration_s: float
+
+
+@dataclass
+class ExecutionRecord:
+    """The execution-grounded reward of a node: its code run against the visible and hidden tests.
+
+    reward = (1 - weight) * critic_value + weight * visible.pass_rate. Hidden tests never enter
+    the reward unless the user opted in, and then ``leaky`` is True and the run is marked so.
+    """
+
+    visible: VerdictSummary | None  # None when the problem has no visible tests
+    hidden: VerdictSummary | None  # None when the problem has no hidden tests (custom problems)
+    critic_value: float
+    weight: float
+    reward: float
+    leaky: bool
+
+
+@dataclass
 class Usage:
     """Running totals of a tree's LLM calls; ``calls`` also derives each call's seed."""
 
@@ -146,6 +175,10 @@ def from_plain(cls: type[T], data: dict[str, Any] | None) -> T | None:
     values = dict(data)
     if cls is ExpansionRecord:
         values["dropped"] = [DroppedStep(**d) for d in values["dropped"]]
+    elif cls is ExecutionRecord:
+        for key in ("visible", "hidden"):
+            if values.get(key) is not None:
+                values[key] = VerdictSummary(**values[key])
     elif cls is RolloutRecord:
         values["candidates"] = [
             RolloutCandidate(step=c["step"], critic=CriticRecord(**c["critic"])) for c in values["candidates"]

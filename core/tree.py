@@ -24,6 +24,7 @@ from core.records import (
     BackpropEntry,
     CodeRecord,
     CriticRecord,
+    ExecutionRecord,
     ExpansionRecord,
     ReflectionRecord,
     RolloutRecord,
@@ -64,6 +65,7 @@ class Node:
     rollout: RolloutRecord | None = None
     ucb: UCBRecord | None = None
     code: CodeRecord | None = None
+    execution: ExecutionRecord | None = None
     history: list[BackpropEntry] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +81,7 @@ class Node:
             ("rollout", RolloutRecord),
             ("ucb", UCBRecord),
             ("code", CodeRecord),
+            ("execution", ExecutionRecord),
         ):
             values[name] = from_plain(kind, values.get(name))
         values["history"] = [BackpropEntry(**h) for h in values.get("history", [])]
