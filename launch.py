@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--config", help="a JSON file of config fields")
     search.add_argument("--iterations", type=int, help="iteration budget (config max_iterations)")
     search.add_argument("--seed", type=int, help="random seed (config seed)")
+    search.add_argument(
+        "--exec-weight",
+        type=float,
+        help="w: reward = (1-w)*critic + w*visible-test pass rate on terminal nodes",
+    )
     search.add_argument("--out", help="write the tree JSON here (after every iteration)")
     search.add_argument("--no-code", action="store_true", help="skip turning the best path into code")
     add_studio_args(parser)
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                     config=args.config,
                     iterations=args.iterations,
                     seed=args.seed,
+                    exec_weight=args.exec_weight,
                     out=args.out,
                     code=not args.no_code,
                 )

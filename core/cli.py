@@ -19,6 +19,7 @@ from typing import TextIO
 from core.config import ConfigError, SearchConfig
 from core.llm import BackendError
 from core.problems import Problem, UnknownProblem, custom_problem, get_problem
+from core.records import ExecutionRecord, VerdictSummary
 from core.search import Search
 
 
@@ -36,6 +37,7 @@ class SearchArgs:
     config: str | None = None
     iterations: int | None = None
     seed: int | None = None
+    exec_weight: float | None = None
     out: str | None = None
     code: bool = True
 
@@ -64,6 +66,8 @@ def resolve_config(args: SearchArgs) -> SearchConfig:
             changes["max_iterations"] = args.iterations
         if args.seed is not None:
             changes["seed"] = args.seed
+        if args.exec_weight is not None:
+            changes["exec_weight"] = args.exec_weight
         return cfg.replace(**changes) if changes else cfg
     except ConfigError as exc:
         raise UsageError(f"bad config: {exc}") from None
@@ -125,6 +129,25 @@ def print_summary(search: Search, out: TextIO) -> None:
     if best.code is not None:
         flag = " (truncated)" if best.code.truncated else ""
         out.write(f"Code{flag}:\n{best.code.code or '(no code found in the reply)'}\n")
+    for node in tree.nodes.values():
+        if node.execution is not None:
+            out.write(f"Node #{node.id}: {reward_breakdown(node.execution)}\n")
+
+
+def reward_breakdown(ex: ExecutionRecord) -> str:
+    def verdict(v: VerdictSummary | None) -> str:
+        return (
+            "n/a"
+            if v is None
+            else f"{v.tests - v.failed}/{v.tests} passed" + (f" ({v.error_kind})" if v.error_kind else "")
+        )
+
+    leak = " LEAKY (hidden tests in the reward)" if ex.leaky else ""
+    return (
+        f"reward {ex.reward:.3f} = (1-{ex.weight:g})*critic {ex.critic_value:.3f} + {ex.weight:g}*"
+        f"{'hidden' if ex.leaky else 'visible'} pass rate; visible {verdict(ex.visible)}; "
+        f"hidden {verdict(ex.hidden)}{leak}"
+    )
 
 
 def configure_logging(verbose: bool) -> None:

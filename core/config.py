@@ -56,6 +56,10 @@ class SearchConfig:
     )
     max_iterations: int = 16
     time_budget_s: float | None = None
+    # Execution-grounded reward (beyond the reference; 0 reproduces the paper)
+    exec_weight: float = 0.0  # w in reward = (1-w)*critic + w*visible_pass_rate, applied to terminal nodes
+    exec_hidden_in_reward: bool = False  # "leaky": hidden tests in the reward; the run is marked so
+    exec_timeout_s: float = 5.0
     # Reasoning to code
     code_max_tokens: int = 320
     code_stop: tuple[str, ...] = ("\n```",)
@@ -84,6 +88,9 @@ class SearchConfig:
         _check_int(self, "max_iterations", 1, 100_000)
         if self.time_budget_s is not None:
             _check_float(self, "time_budget_s", 0.001, 1e7)
+        _check_float(self, "exec_weight", 0.0, 1.0)
+        _check_bool(self, "exec_hidden_in_reward")
+        _check_float(self, "exec_timeout_s", 0.1, 600.0)
         _check_int(self, "code_max_tokens", 16, 16384)
         _check_int(self, "seed", 0, 2**31 - 1)
         for name in ("step_stop", "reflection_stop", "critic_stop", "code_stop"):

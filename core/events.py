@@ -26,8 +26,9 @@ class EventKind(str, Enum):
     FORCED = "forced"
     EDITED = "edited"
     ADDED = "added"
-    # reasoning to code
+    # reasoning to code, and that code run against the tests
     CODE = "code"
+    EXECUTED = "executed"
 
 
 STEERING = frozenset(

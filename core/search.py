@@ -25,10 +25,11 @@ import time
 from core.backprop import backpropagate, refresh_values
 from core.config import SearchConfig
 from core.events import Event, EventKind
+from core.grounding import ground
 from core.llm import LLMBackend
 from core.problems import Problem
 from core.reasoner import Reasoner
-from core.records import CodeRecord, RolloutCandidate, RolloutRecord
+from core.records import CodeRecord, ExecutionRecord, RolloutCandidate, RolloutRecord
 from core.selection import select
 from core.steering import Steering
 from core.tree import Node, Tree
@@ -87,7 +88,10 @@ class Search(Steering):
         node = tree.nodes[chosen.node]
         node.forced = False
         tree.log(EventKind.SELECTED, node.id, it, path=chosen.path, forced=chosen.forced)
-        if node.depth >= cfg.end_gate_min_depth and node.value >= cfg.end_gate and not chosen.forced:
+        at_gate = node.depth >= cfg.end_gate_min_depth and not chosen.forced
+        if at_gate and node.value >= cfg.end_gate and cfg.exec_weight > 0 and node.execution is None:
+            self._ground(node, it)  # the tests may say the critic was wrong: then the search goes on
+        if at_gate and node.value >= cfg.end_gate:
             self._make_terminal(node, "end_gate", it)
             self._stop("end_gate", it)
             return
@@ -161,9 +165,47 @@ class Search(Steering):
 
     # --- ends -----------------------------------------------------------------------
     def _make_terminal(self, node: Node, reason: str, it: int) -> None:
+        if self.config.exec_weight > 0 and node.execution is None and node.depth > 0:
+            self._ground(node, it)
         node.terminal = True
         node.terminal_reason = reason
         self.tree.log(EventKind.TERMINAL, node.id, it, reason=reason, value=node.value)
+
+    def _ground(self, node: Node, it: int, *, apply: bool = True) -> ExecutionRecord:
+        """Write the path's code if needed, run it on the tests, and (``apply``) take the reward as V."""
+        cfg = self.config
+        if node.code is None:
+            node.code = self.reasoner.to_code(self.tree.steps(node.id))
+            self.tree.log(EventKind.CODE, node.id, it, source=node.code.source, truncated=node.code.truncated)
+        record = ground(
+            self.tree.problem,
+            node.code.code,
+            node.value,
+            cfg.exec_weight,
+            leaky=cfg.exec_hidden_in_reward,
+            timeout_s=cfg.exec_timeout_s,
+        )
+        node.execution = record
+        if apply:
+            node.value = record.reward
+        self.tree.log(
+            EventKind.EXECUTED,
+            node.id,
+            it,
+            visible=record.visible.pass_rate if record.visible else None,
+            hidden=record.hidden.passed if record.hidden else None,
+            reward=record.reward,
+            applied=apply,
+        )
+        return record
+
+    def execute(self, node_id: int) -> ExecutionRecord:
+        """Code and test verdicts for any node the user asks about; its value is left as it is."""
+        with self.lock:
+            node = self.tree.node(node_id)
+            if node.depth == 0:
+                raise ValueError("the root has no reasoning to turn into code")
+            return self._ground(node, self.tree.iteration, apply=False)
 
     def _stop(self, reason: str, it: int) -> None:
         self.tree.stopped = reason

@@ -37,6 +37,7 @@ class ScriptedBackend:
     proposals: list[list[str]] = field(default_factory=list)
     reflections: list[str] = field(default_factory=list)
     critic: Callable[[str], str] | None = None
+    code: str = "```python\ndef solution():\n    return 1"  # the closing fence is the stop string
     name: str = "scripted"
     model_id: str = "scripted-v1"
     calls: list[list[GenerationRequest]] = field(default_factory=list)
@@ -69,7 +70,7 @@ class ScriptedBackend:
                 m = SCORE_IN_STEP.search(step)
                 texts = [f"Score: {m.group(1)}" if m else "I cannot tell."]
         elif req.tag == "code":
-            texts = ["```python\ndef solution():\n    return 1"]  # the closing fence is the stop string
+            texts = [self.code]
         else:
             texts = ["ok"]
         # Like a real model, continue the prefill: the reply's start is what was prefilled.
