@@ -190,10 +190,13 @@ def auroc_of(rows: Sequence[ReportRow]) -> tuple[float | None, str]:
     n_pos = sum(r.hidden_pass for r in rows)
     n_neg = len(rows) - n_pos
     if n_pos == 0 or n_neg == 0:
-        which = "fail" if n_pos == 0 else "pass"
-        every = "the 1 row" if len(rows) == 1 else f"all {len(rows)} rows"
-        verb = which + ("s" if len(rows) == 1 else "")
-        return None, f"{every} {verb} the hidden tests: AUROC needs both classes"
+        verb = "fail" if n_pos == 0 else "pass"
+        if len(rows) == 1:
+            return (
+                None,
+                f"the 1 row {verb}{'s' if verb == 'fail' else 'es'} the hidden tests: AUROC needs both classes",
+            )
+        return None, f"all {len(rows)} rows {verb} the hidden tests: AUROC needs both classes"
     ordered = sorted(rows, key=lambda r: r.critic_value)
     rank_sum = 0.0  # sum of the 1-based average ranks of the passing rows
     i = 0
