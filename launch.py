@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--out", help="write the tree JSON here (after every iteration)")
     search.add_argument("--no-code", action="store_true", help="skip turning the best path into code")
+    report = sub.add_parser(
+        "report", help="how well the critic predicts the hidden tests, over saved tree files"
+    )
+    report.add_argument("trees", nargs="+", metavar="TREE_JSON", help="tree files written by search --out")
     add_studio_args(parser)
     return parser
 
@@ -58,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
+        if args.command == "report":
+            from core.report_cli import run_report
+
+            return run_report(args.trees)
         if args.command == "search":
             run_search(
                 SearchArgs(

@@ -243,6 +243,8 @@ def normalize_step(text: str) -> str | None:
     'Use a for loop over the list.'
     >>> normalize_step("for i in range(n):") is None
     True
+    >>> normalize_step("2. Read the input. 3. Parse it.")
+    'Read the input.'
     """
     for raw in (text or "").splitlines():
         if "```" in raw:
@@ -250,10 +252,15 @@ def normalize_step(text: str) -> str | None:
         line = " ".join(_unwrap(raw).split())
         if not line or _PREAMBLE_RE.match(line):
             continue
+        line = _NEXT_NUMBER_RE.split(line, maxsplit=1)[0].rstrip()  # "A. 3. B" ran on into the next step
         if _looks_like_code(line) or len(line) < 3:
             return None
         return _cap(line, _MAX_STEP)
     return None
+
+
+# A following numbered step on the same line: "... from user 3. Take the integer part".
+_NEXT_NUMBER_RE = re.compile(r"(?<=\S)\s+\d{1,2}[.)]\s+(?=[A-Z])")
 
 
 def step_key(step: str) -> str:

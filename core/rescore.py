@@ -5,8 +5,8 @@ question is whether a different critic prompt (or a sampling temperature)
 would judge them better. This re-scores the very paths the search scored, in
 one batched call, and returns old and new scores side by side. The nodes keep
 their records and values: the tree's search is not altered, only compared.
-The calls do count in the tree's usage (calls, tokens, critic replies), since
-the model did spend them.
+The calls count in the tree's usage (calls, tokens), since the model did spend
+them, but not in its critic parse rate, which describes the search's own critic.
 
 Example::
 
@@ -71,7 +71,9 @@ def rescore_subtree(
         olds = {n.id: n.critic for n in tree.subtree(node_id) if n.critic is not None}
         ids = sorted(olds)
         reasoner = Reasoner(search.backend, new_cfg, tree.problem, tree.usage)
+        replies, parsed = tree.usage.critic_replies, tree.usage.critic_parsed
         records = reasoner.critique([tree.steps(i) for i in ids])
+        tree.usage.critic_replies, tree.usage.critic_parsed = replies, parsed
         rows = []
         for nid, new in zip(ids, records, strict=True):
             old = olds[nid]
