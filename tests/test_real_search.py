@@ -83,3 +83,37 @@ def test_cli_search_acceptance_run(tmp_path):
     print(
         f"\nCLI search: {elapsed:.1f}s, {len(data['nodes'])} nodes, parse rate {data['stats']['parse_rate']:.0%}"
     )
+
+
+def test_cli_exec_weight_records_verdicts_and_reward_on_terminal_nodes(tmp_path):
+    out = tmp_path / "t.json"
+    config = tmp_path / "cfg.json"
+    config.write_text('{"max_depth": 1}')  # depth-1 nodes are terminal: the 2nd iteration grounds one
+    result = subprocess.run(
+        [
+            sys.executable,
+            "launch.py",
+            "search",
+            "--problem",
+            "HumanEval/2",
+            "--iterations",
+            "2",
+            "--seed",
+            "0",
+        ]
+        + ["--exec-weight", "0.5", "--config", str(config), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    tree = Tree.from_json(out.read_text(encoding="utf-8"))
+    terminal = [n for n in tree.nodes.values() if n.terminal]
+    assert terminal
+    for node in terminal:
+        ex = node.execution
+        assert node.code is not None and ex is not None
+        assert ex.visible is not None and ex.hidden is not None and ex.weight == 0.5
+        assert ex.reward == pytest.approx(0.5 * ex.critic_value + 0.5 * ex.visible.pass_rate)
+    assert "reward" in result.stdout and "visible" in result.stdout and "hidden" in result.stdout

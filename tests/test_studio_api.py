@@ -142,3 +142,21 @@ def test_a_downloaded_tree_uploads_again(studio, tmp_path):
     path.write_text(text, encoding="utf-8")
     new_id = c.predict(handle_file(str(path)), api_name="/upload_tree")[0]
     assert new_id != run_id and c.predict(new_id, api_name="/get_tree") == text
+
+
+def test_execute_rescore_and_reward_report(studio):
+    url, _ = studio
+    c = Client(url, verbose=False)
+    run_id = c.predict("HumanEval/0", "", *KNOBS, api_name="/new_search")[0]
+    c.predict(run_id, "HumanEval/0", "", *KNOBS, api_name="/step")
+    child = tree_of(c, run_id)["nodes"][0]["children"][0]
+    result, _inspector = c.predict(run_id, child, api_name="/execute")
+    assert "visible tests" in result and "hidden tests (never in the reward)" in result
+    node = {n["id"]: n for n in tree_of(c, run_id)["nodes"]}[child]
+    assert node["execution"]["hidden"]["passed"] is False  # the scripted code is not a solution
+    table = c.predict(run_id, 0, "Judge {problem} with {steps}. Score:", 0.0, api_name="/rescore")
+    assert "old score" in table and f"#{child}" in table
+    with pytest.raises(Exception, match="prompts.critic"):
+        c.predict(run_id, 0, "Judge {step}", None, api_name="/rescore")
+    _plot, text = c.predict(run_id, [], api_name="/reward_report")
+    assert "AUROC" in text and "rows: 1" in text

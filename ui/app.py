@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from ui.context import StudioContext
+from ui.reward_tab import create_reward_tab
 from ui.search_tab import create_search_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -20,7 +21,8 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
             "keys: <kbd>s</kbd> step, <kbd>r</kbd> run, <kbd>p</kbd> prune the selected node",
             elem_id="studio-title",
         )
-        create_search_tab(ctx, app)
+        run_id = create_search_tab(ctx, app)
+        create_reward_tab(ctx, run_id)
     return app
 
 

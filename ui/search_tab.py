@@ -8,6 +8,7 @@ from core.config import ConfigError
 from core.presets import PRESETS
 from core.problems import get_problem, load_humaneval
 from core.replay import tree_at
+from core.rescore import rescore_subtree
 from core.search import Search
 from core.snapshot import snapshot
 from core.tree import TreeFormatError
@@ -37,7 +38,8 @@ def inspect(ctx: StudioContext, run_id: str | None, node: float | None) -> str:
     return inspect_node(run.search.tree, int(node))
 
 
-def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
+def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
+    """Build the tab; returns the run-id component, which other tabs read."""
     with gr.Tab("Search", id="search"):
         run_id = gr.Textbox(visible="hidden", elem_id="run-id")  # in the DOM (for tests), not shown
         saved_run = gr.BrowserState(None, storage_key="sra-studio-run")
@@ -116,6 +118,20 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
                         code_btn = gr.Button("Write code for the selected node's path")
                     with gr.Tab("Timeline"):
                         timeline = gr.Markdown(elem_id="timeline")
+                    with gr.Tab("Code & tests"):
+                        exec_btn = gr.Button(
+                            "Write code for the selected node and run its tests", elem_id="exec-btn"
+                        )
+                        exec_out = gr.Markdown(elem_id="exec-result")
+                        with gr.Row():
+                            rescore_prompt = gr.Textbox(
+                                label="Another critic prompt (uses {problem} and {steps}; empty keeps the current)",
+                                lines=3,
+                                scale=4,
+                            )
+                            rescore_temp = gr.Number(None, minimum=0, maximum=2, label="Critic temperature")
+                        rescore_btn = gr.Button("Re-score the selected subtree", elem_id="rescore-btn")
+                        rescore_out = gr.Markdown(elem_id="rescore-result")
 
     view = [run_id, tree, status, best, code, timeline, replay]
     knobs = [preset, iterations, k, c, temperature, seed, advanced]
@@ -242,6 +258,37 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> None:
     upload.upload(on_upload, upload, [*view, saved_run], api_name="upload_tree")
     gr.api(get_tree, api_name="get_tree")
     app.load(on_load, saved_run, view)
+
+    def on_execute(rid, n):
+        run = act.get_run(ctx, rid)
+        if n is None:
+            raise gr.Error("select a node first (click it in the tree)")
+        try:
+            run.search.execute(int(n))
+        except (ValueError, KeyError) as exc:
+            raise gr.Error(str(exc).strip("'\"")) from None
+        node = run.search.tree.nodes[int(n)]
+        return act.execution_markdown(node), inspect(ctx, rid, n)
+
+    def on_rescore(rid, n, prompt, temp):
+        run = act.get_run(ctx, rid)
+        try:
+            rows = rescore_subtree(
+                run.search, int(n or 0), critic_prompt=prompt.strip() or None, temperature=temp
+            )
+        except (ValueError, KeyError) as exc:
+            raise gr.Error(str(exc).strip("'\"")) from None
+        return act.rescore_markdown(rows)
+
+    exec_btn.click(on_execute, [run_id, node], [exec_out, inspector], api_name="execute", **model_queue)
+    rescore_btn.click(
+        on_rescore,
+        [run_id, node, rescore_prompt, rescore_temp],
+        rescore_out,
+        api_name="rescore",
+        **model_queue,
+    )
+    return run_id
 
 
 def _owner(request: gr.Request | None) -> str:

@@ -1,0 +1,88 @@
+"""The Reward tab: does the critic tell the truth? Critic value against hidden-test pass, per node."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from core.reward_report import RewardReport, report
+from core.tree import Tree, TreeFormatError
+from core.tree_io import load_tree_file
+from ui.context import StudioContext
+
+
+def report_figure(rep: RewardReport) -> go.Figure:
+    fig = go.Figure()
+    for passed, color, name in (
+        (True, "#16a34a", "hidden tests pass"),
+        (False, "#dc2626", "hidden tests fail"),
+    ):
+        rows = [r for r in rep.rows if r.hidden_pass is passed]
+        fig.add_trace(
+            go.Scatter(
+                x=[r.critic_value for r in rows],
+                y=[1.0 if passed else 0.0 for _ in rows],
+                mode="markers",
+                marker={"color": color, "size": 11, "opacity": 0.75},
+                name=name,
+                hovertext=[f"{r.problem_id} #{r.node_id} · score {r.critic_score}" for r in rows],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        height=320,
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        xaxis={"title": {"text": "critic value"}, "range": [-0.05, 1.05]},
+        yaxis={
+            "title": {"text": "hidden tests"},
+            "tickvals": [0, 1],
+            "ticktext": ["fail", "pass"],
+            "range": [-0.5, 1.5],
+        },
+        title={"text": f"AUROC {rep.auroc:.2f}" if rep.auroc is not None else "AUROC n/a", "x": 0.5},
+    )
+    return fig
+
+
+def report_markdown(rep: RewardReport) -> str:
+    return f"<pre>{html.escape(rep.to_text())}</pre>"
+
+
+def trees_of(ctx: StudioContext, run_id: str | None, owner: str, files: list | None) -> list[Tree]:
+    """The open run, this session's other runs, and any uploaded tree files."""
+    runs = ctx.runs.owned_by(owner)
+    current = ctx.runs.get(run_id)
+    if current is not None and current not in runs:
+        runs.insert(0, current)
+    trees = [run.search.tree for run in runs]
+    for f in files or []:
+        try:
+            trees.append(load_tree_file(f if isinstance(f, str) else f.name))
+        except TreeFormatError as exc:
+            raise gr.Error(f"cannot use that file: {exc}") from None
+    return trees
+
+
+def create_reward_tab(ctx: StudioContext, run_id: gr.Textbox) -> None:
+    with gr.Tab("Reward", id="reward"):
+        gr.Markdown(
+            "How well does the critic predict the **hidden** tests? Nodes count once they have hidden-test "
+            'results: search with an exec weight above 0 (More settings: `{"exec_weight": 0.5}`) or run '
+            "code on a node. Your own runs are included; add stored trees below."
+        )
+        with gr.Row():
+            files = gr.File(
+                label="Stored trees (sra-tree/1 JSON)", file_count="multiple", file_types=[".json"]
+            )
+            go_btn = gr.Button("Build the report", variant="primary", elem_id="reward-btn")
+        plot = gr.Plot(label="Critic value against hidden-test pass", elem_id="reward-plot")
+        text = gr.Markdown(elem_id="reward-report")
+
+    def build(rid, uploaded, request: gr.Request):
+        owner = getattr(request, "username", None) or getattr(request, "session_hash", "") or ""
+        rep = report(trees_of(ctx, rid, owner, uploaded))
+        return report_figure(rep), report_markdown(rep)
+
+    go_btn.click(build, [run_id, files], [plot, text], api_name="reward_report")
