@@ -1,29 +1,26 @@
-"""Run untrusted code against tests in a separate, limited process.
+"""Run untrusted code against tests in a separate, confined process.
 
-Monkey-patching inside the caller's interpreter is not a sandbox, so each call
-starts a fresh ``python -I`` with a scrubbed environment, a temporary working
-directory, resource limits, and its own process group that is killed as a whole
-at the deadline. Test results come back over a private pipe, tagged with a
-per-run token, so printing look-alike lines on stdout cannot fake a pass.
+Monkey-patching inside the caller's interpreter is not a sandbox, so each call starts a
+fresh ``python -I`` (the script is ``core/sandbox_runner.py``) with a scrubbed
+environment, a temporary working directory, rlimits, its own session, and where the OS
+allows its own network, PID and mount namespaces (``unshare``) and a fresh unprivileged
+uid. At the end everything of the run is killed (see ``core/sandbox_limits.py``). Test
+results come back over a private pipe, tagged with a per-run token, so printing
+look-alike lines on stdout cannot fake a pass. ``docs/SANDBOX.md`` has the threat model.
 
 Example::
 
     v = run_tests("def inc(x):\\n    return x + 1\\n", ["assert inc(1) == 2", "assert inc(2) == 4"])
     v.passed, v.pass_rate                    # (False, 0.5)
     v.tests[1].message                       # 'failed: assert inc(2) == 4'
-
-What this does not do (yet): no network isolation, no seccomp, and as root the
-process-count limit does not apply, so a fork bomb is only stopped by the
-deadline. Absolute paths outside the temp dir are writable if the OS allows.
+    SandboxPool(workers=2).run_many([SandboxJob(code, tests), ...])   # -> list[Verdict]
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-import resource
 import secrets
 import selectors
 import signal
@@ -31,9 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from core.sandbox_limits import FILE_SIZE_LIMIT, NPROC_LIMIT, OPEN_FILES_LIMIT, Confinement, sweep
 
 if TYPE_CHECKING:
     from core.problems import Problem
@@ -41,9 +42,9 @@ if TYPE_CHECKING:
 OUTPUT_KEEP_BYTES = 64 * 1024  # per stream, what the verdict keeps
 OUTPUT_KILL_BYTES = 16 * 1024 * 1024  # stdout+stderr beyond this: the run is killed
 RESULTS_MAX_BYTES = 4 * 1024 * 1024
-FILE_SIZE_LIMIT = 16 * 1024 * 1024
-OPEN_FILES_LIMIT = 64
-NPROC_LIMIT = 64
+_RUNNER_PATH = Path(__file__).with_name("sandbox_runner.py")
+__all__ = ["FILE_SIZE_LIMIT", "NPROC_LIMIT", "OPEN_FILES_LIMIT", "SandboxJob", "SandboxPool", "TestResult"]
+__all__ += ["Verdict", "run_humaneval_check", "run_tests"]
 _EXIT_GRACE_S = 0.2  # after the runner exits, how long to wait for pipes held open by its children
 
 ERROR_KINDS = ("syntax", "runtime", "timeout", "memory", "killed", "output_limit")
@@ -98,105 +99,14 @@ class Verdict:
         return d
 
 
-# Runs inside the child. Reads {token, setup, code, tests} from stdin, then reports one
-# JSON line per stage on the pipe fd given in argv[1]. Names are bound to locals before
-# user code runs, so replacing json/os attributes later does not change the reporting.
-_RUNNER = r"""
-import gc, json, os, sys
-
-def _main():
-    fd = int(sys.argv[1])
-    payload = json.loads(sys.stdin.buffer.read())
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    token, write, dumps = payload.pop("token"), os.write, json.dumps
-    sys.argv = ["solution.py"]
-
-    def emit(**rec):
-        rec["token"] = token
-        data = (dumps(rec) + "\n").encode("utf-8", "replace")
-        while data:
-            data = data[write(fd, data):]
-
-    def describe(exc, filename, source):
-        try:
-            text = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
-        except BaseException:
-            text = "<unprintable exception>"
-        lineno = None
-        if isinstance(exc, SyntaxError) and exc.filename == filename:
-            lineno = exc.lineno
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == filename:
-                lineno = tb.tb_lineno
-            tb = tb.tb_next
-        lines = source.splitlines()
-        line = lines[lineno - 1].strip() if lineno and 0 < lineno <= len(lines) else None
-        return {"error": type(exc).__name__, "message": text[:2000], "line": line, "lineno": lineno}
-
-    ns = {"__name__": "solution", "__builtins__": __builtins__}
-    for stage in ("setup", "code"):
-        source, filename = payload[stage], "<" + stage + ">"
-        try:
-            exec(compile(source, filename, "exec"), ns)
-        except BaseException as exc:
-            ns.clear()
-            gc.collect()
-            emit(stage=stage, **describe(exc, filename, source))
-            return
-    for i, source in enumerate(payload["tests"]):
-        filename = "<test %d>" % i
-        try:
-            exec(compile(source, filename, "exec"), ns)
-        except BaseException as exc:
-            emit(stage="test", index=i, passed=False, **describe(exc, filename, source))
-        else:
-            emit(stage="test", index=i, passed=True)
-    emit(stage="done")
-
-_main()
-for stream in (sys.stdout, sys.stderr):
-    try:
-        stream.flush()
-    except BaseException:
-        pass
-os._exit(0)
-"""
-
-
-def _limits(timeout_s: float, memory_mb: int) -> list[tuple[int, int, int]]:
-    """(resource, soft, hard) triples. Hard limits too, so the code cannot raise them again."""
-    cpu = max(1, math.ceil(timeout_s)) + 1  # a backstop; the wall-clock deadline comes first
-    memory = memory_mb * 1024 * 1024
-    limits = [
-        (resource.RLIMIT_CPU, cpu, cpu + 1),  # SIGXCPU at soft (a timeout), SIGKILL at hard
-        (resource.RLIMIT_AS, memory, memory),
-        (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT, FILE_SIZE_LIMIT),
-        (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT, OPEN_FILES_LIMIT),
-        (resource.RLIMIT_CORE, 0, 0),
-    ]
-    # Root ignores RLIMIT_NPROC, and for other users it counts every process they own,
-    # so it is only a best-effort cap against fork bombs.
-    if os.geteuid() != 0:
-        limits.append((resource.RLIMIT_NPROC, NPROC_LIMIT, NPROC_LIMIT))
-    return limits
-
-
-def _isolation(timeout_s: float, memory_mb: int) -> str:
-    nproc = f", nproc {NPROC_LIMIT}" if os.geteuid() != 0 else " (nproc not enforceable as root)"
-    return (
-        "subprocess python -I, scrubbed env, temp cwd, own process group killed at "
-        f"{timeout_s:g}s; rlimits: cpu, address space {memory_mb} MiB, file size "
-        f"{FILE_SIZE_LIMIT // 2**20} MiB, {OPEN_FILES_LIMIT} open files{nproc}; network not isolated"
-    )
+def _runner_source() -> str:
+    return _RUNNER_PATH.read_text()
 
 
 def run_tests(
     code: str, tests: Sequence[str], *, timeout_s: float = 5.0, memory_mb: int = 512, setup: str = ""
 ) -> Verdict:
-    """Run ``setup`` then ``code``, then each test in turn, in one fresh limited process.
+    """Run ``setup`` then ``code``, then each test in turn, in one fresh confined process.
 
     Tests share the code's namespace and run in order; one failing does not stop the rest.
     ``timeout_s`` bounds the whole run (wall clock), not each test.
@@ -208,19 +118,18 @@ def run_tests(
     tests = list(tests)
     token = secrets.token_hex(16)
     payload = json.dumps({"token": token, "setup": setup, "code": code, "tests": tests}).encode()
-    limits = _limits(timeout_s, memory_mb)
-
-    def preexec() -> None:  # runs in the child between fork and exec: keep it to setrlimit calls
-        for which, soft, hard in limits:
-            resource.setrlimit(which, (soft, hard))
-
+    conf = Confinement.for_run(timeout_s, memory_mb)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    parent_ns = os.stat("/proc/self/ns/mnt").st_ino if conf.prefix else 0
     result_r, result_w = os.pipe()
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sra-sandbox-", ignore_cleanup_errors=True) as cwd:
+        conf.prepare_dir(cwd)
+        argv = [sys.executable, "-I", "-c", _runner_source(), str(result_w), str(conf.uid), str(conf.uid)]
+        argv += [cwd, str(NPROC_LIMIT), str(parent_ns)]
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _RUNNER, str(result_w)],
+                conf.command(argv),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -228,7 +137,7 @@ def run_tests(
                 env=env,
                 pass_fds=(result_w,),
                 start_new_session=True,
-                preexec_fn=preexec,
+                preexec_fn=conf.preexec,
             )
         except BaseException:
             os.close(result_r)
@@ -243,14 +152,14 @@ def run_tests(
                 except subprocess.TimeoutExpired:
                     out.timed_out = True
         finally:
-            _kill_group(proc.pid)
+            left = sweep(proc.pid, conf.uid)
             proc.wait()
             os.close(result_r)
             for stream in (proc.stdout, proc.stderr):
                 if stream:
                     stream.close()
     duration = time.monotonic() - start
-    return _verdict(out, proc.returncode, token, tests, duration, _isolation(timeout_s, memory_mb))
+    return _verdict(out, proc.returncode, token, tests, duration, conf, left)
 
 
 @dataclass
@@ -327,11 +236,6 @@ def _collect(proc: subprocess.Popen, payload: bytes, result_r: int, deadline: fl
     return got
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
 def _records(raw: bytes, token: str) -> list[dict[str, Any]]:
     out = []
     for line in raw.decode("utf-8", "replace").splitlines():
@@ -345,11 +249,18 @@ def _records(raw: bytes, token: str) -> list[dict[str, Any]]:
 
 
 def _verdict(
-    got: _Collected, returncode: int | None, token: str, tests: list[str], duration: float, isolation: str
+    got: _Collected,
+    returncode: int | None,
+    token: str,
+    tests: list[str],
+    duration: float,
+    conf: Confinement,
+    left: int,
 ) -> Verdict:
     results: dict[int, TestResult] = {}
     stage_error: dict[str, Any] | None = None
     done = False
+    confined: dict[str, Any] = {}
     for rec in _records(bytes(got.results), token):
         stage = rec.get("stage")
         if stage == "test" and isinstance(rec.get("index"), int) and 0 <= rec["index"] < len(tests):
@@ -365,6 +276,8 @@ def _verdict(
             stage_error = rec
         elif stage == "done":
             done = True
+        elif stage == "confine":
+            confined = rec
 
     kind, message = None, ""
     if got.timed_out or returncode == -signal.SIGXCPU:
@@ -385,6 +298,8 @@ def _verdict(
     if kind is None and any(r.error == "MemoryError" for r in results.values()):
         kind, message = "memory", "a test ran out of memory"
 
+    uid = confined.get("uid") if isinstance(confined.get("uid"), int) else None
+    isolation = conf.describe(confined.get("readonly") is True, uid)
     not_run = "not run: " + (message or "the run ended early")
     ordered = [
         results.get(i) or TestResult(test=t, passed=False, message=not_run) for i, t in enumerate(tests)
@@ -398,7 +313,7 @@ def _verdict(
         stdout=got.stdout.decode("utf-8", "replace"),
         stderr=got.stderr.decode("utf-8", "replace"),
         truncated=got.truncated,
-        isolation=isolation,
+        isolation=isolation + ("" if not left else f"; WARNING: {left} process(es) survived the final kill"),
         error_message=message,
         exit_code=returncode,
     )
@@ -432,3 +347,49 @@ def run_humaneval_check(
         raise ValueError(f"problem {problem.id} has no hidden test to run")
     test = f"{problem.hidden_test.rstrip()}\n\n\ncheck({problem.entry_point})\n"
     return run_tests(code, [test], timeout_s=timeout_s, memory_mb=memory_mb)
+
+
+@dataclass(frozen=True)
+class SandboxJob:
+    """One call of ``run_tests``, for ``SandboxPool.run_many``."""
+
+    code: str
+    tests: tuple[str, ...] = ()
+    timeout_s: float = 5.0
+    memory_mb: int = 512
+    setup: str = ""
+
+
+class SandboxPool:
+    """Runs jobs with at most ``workers`` sandboxes alive at once; results keep the jobs' order.
+
+    Example::
+
+        with SandboxPool(workers=2) as pool:
+            verdicts = pool.run_many([SandboxJob(code, ("assert f(1) == 2",)), (code, ["assert f(0) == 1"])])
+    """
+
+    def __init__(self, workers: int = 2) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="sandbox")
+
+    def run_many(self, jobs: Iterable[SandboxJob | tuple[str, Sequence[str]]]) -> list[Verdict]:
+        todo = [j if isinstance(j, SandboxJob) else SandboxJob(j[0], tuple(j[1])) for j in jobs]
+        return list(self._executor.map(self._run, todo))
+
+    @staticmethod
+    def _run(job: SandboxJob) -> Verdict:
+        return run_tests(
+            job.code, job.tests, timeout_s=job.timeout_s, memory_mb=job.memory_mb, setup=job.setup
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,16 +14,18 @@ from core.sandbox import OUTPUT_KEEP_BYTES, Verdict, run_tests
 INC = "def inc(x):\n    return x + 1\n"
 
 
-def _group_alive(pgid: int) -> bool:
-    """Any live (non-zombie) process left in this process group?"""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def _alive_with_marker(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        if marker.encode() in cmdline and state != "Z" and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
 
 
 def test_passing_program():
@@ -30,6 +34,7 @@ def test_passing_program():
     assert v.pass_rate == 1.0
     assert [t.passed for t in v.tests] == [True, True]
     assert "python -I" in v.isolation
+    assert "WARNING" not in v.isolation
     d = v.to_dict()
     assert d["pass_rate"] == 1.0 and d["tests"][0]["test"] == "assert inc(1) == 2"
 
@@ -83,10 +88,10 @@ def test_setup_runs_before_code():
 
 
 def test_infinite_loop_times_out_and_leaves_no_process():
+    marker = f"sra_marker_{uuid.uuid4().hex}"
     code = (
-        "import os, subprocess, sys\n"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        "print(os.getpgid(0), flush=True)\n"
+        "import subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)  # {marker}'])\n"
         "while True:\n    pass\n"
     )
     start = time.monotonic()
@@ -94,9 +99,7 @@ def test_infinite_loop_times_out_and_leaves_no_process():
     elapsed = time.monotonic() - start
     assert v.error_kind == "timeout" and not v.passed
     assert elapsed < 2.0, elapsed
-    pgid = int(v.stdout.split()[0])
-    time.sleep(0.1)
-    assert not _group_alive(pgid), "the sandbox left processes behind"
+    assert not _alive_with_marker(marker), "the sandbox left processes behind"
 
 
 def test_memory_bomb():
