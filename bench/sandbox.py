@@ -1,0 +1,63 @@
+"""Sandbox throughput: executions per second with 1 and 2 workers, and the cost of confinement.
+
+Run: ``.venv/bin/python bench/sandbox.py [--runs 40]``
+
+Measured in this one run, on a small passing program (two asserts):
+1. a bare ``python -c pass`` subprocess, one at a time (the floor);
+2. ``run_tests`` through ``SandboxPool`` with 1 worker and with 2 workers.
+Prints runs/s, ms per run, and the ratios sandbox/bare and 2 workers/1 worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.sandbox import SandboxJob, SandboxPool, run_tests  # noqa: E402
+
+CODE = "def inc(x):\n    return x + 1\n"
+TESTS = ("assert inc(1) == 2", "assert inc(-1) == 0")
+
+
+def bare(runs: int) -> float:
+    start = time.perf_counter()
+    for _ in range(runs):
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return runs / (time.perf_counter() - start)
+
+
+def pooled(runs: int, workers: int) -> float:
+    with SandboxPool(workers=workers) as pool:
+        pool.run_many([SandboxJob(CODE, TESTS)] * workers)  # warm-up (threads, probe)
+        start = time.perf_counter()
+        verdicts = pool.run_many([SandboxJob(CODE, TESTS)] * runs)
+        rate = runs / (time.perf_counter() - start)
+    if not all(v.passed for v in verdicts):
+        raise SystemExit(f"a sandboxed run failed: {next(v for v in verdicts if not v.passed)}")
+    return rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=40)
+    args = ap.parse_args()
+    print("isolation:", run_tests(CODE, TESTS).isolation)
+    rates = {"bare python -c pass": bare(args.runs)}
+    rates["sandbox, 1 worker"] = pooled(args.runs, 1)
+    rates["sandbox, 2 workers"] = pooled(args.runs, 2)
+    for name, rate in rates.items():
+        print(f"{name:22s} {rate:7.1f} runs/s  {1000 / rate:6.1f} ms/run")
+    base, one, two = rates.values()
+    print(
+        f"sandbox (1 worker) costs {base / one:.2f}x a bare subprocess ({1000 / one - 1000 / base:+.1f} ms/run)"
+    )
+    print(f"2 workers / 1 worker throughput: {two / one:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
