@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,13 @@ def wrapper() -> tuple[str, ...]:
     return tuple(prefix) if done.returncode == 0 else ()
 
 
+@functools.lru_cache(maxsize=1)
+def python_reachable() -> bool:
+    """Can any uid traverse to our Python install? (Needed to drop to a fresh uid before exec.)"""
+    path = Path(sys.base_prefix).resolve()
+    return all(os.stat(p).st_mode & 0o001 for p in [path, *path.parents])
+
+
 @dataclass(frozen=True)
 class Confinement:
     """The limits and isolation of one run."""
@@ -59,8 +67,10 @@ class Confinement:
 
     @classmethod
     def for_run(cls, timeout_s: float, memory_mb: int) -> Confinement:
-        uid = RUN_UID_BASE + secrets.randbelow(RUN_UID_SPAN) if os.geteuid() == 0 else -1
-        return cls(timeout_s, memory_mb, wrapper(), uid)
+        prefix = wrapper()  # with namespaces the runner exposes Python to the new uid itself
+        fresh = os.geteuid() == 0 and (bool(prefix) or python_reachable())
+        uid = RUN_UID_BASE + secrets.randbelow(RUN_UID_SPAN) if fresh else -1
+        return cls(timeout_s, memory_mb, prefix, uid)
 
     def command(self, argv: list[str]) -> list[str]:
         return [*self.prefix, *argv]

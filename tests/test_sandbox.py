@@ -169,3 +169,16 @@ def test_rejects_a_single_string_of_tests():
 
 def test_verdict_pass_rate_without_tests_after_failure():
     assert Verdict(passed=False, tests=[], error_kind="syntax", duration_s=0.0).pass_rate == 0.0
+
+
+def test_pool_runs_jobs_in_order():
+    from core.sandbox import SandboxJob, SandboxPool
+
+    jobs = [SandboxJob(INC, (f"assert inc({i}) == {i + 1}",)) for i in range(4)] + [
+        (INC, ["assert inc(0) == 5"])
+    ]
+    with SandboxPool(workers=2) as pool:
+        verdicts = pool.run_many(jobs)
+    assert [v.passed for v in verdicts] == [True, True, True, True, False]
+    with pytest.raises(ValueError):
+        SandboxPool(workers=0)
