@@ -70,7 +70,8 @@ def test_new_prompt_rescores_whole_tree_in_one_call(search):
     assert hmm.new_raw == "Score: no idea"
     assert nodes_json(search) == before  # a comparison: no record or value changed
     assert tree.config.prompts.critic == CRITIC and search.reasoner.config is tree.config
-    assert tree.usage.critic_replies == replies + 4  # the calls were made, so they are counted
+    assert tree.usage.critic_replies == replies  # the parse rate stays the search's own critic's
+    assert tree.usage.by_role["critic"] == 8  # but the calls were made, so they are counted
 
 
 def test_subtree_only(search):

@@ -73,6 +73,7 @@ def test_search_click_prune_step_and_reload(studio, page, artifacts):
     pg.wait_for_function(
         f"() => Number(document.querySelector('#tree-view .sra-tree')?.dataset.nodeCount) === {len(tree.nodes)}"
     )
+    pg.locator(PLOT).scroll_into_view_if_needed()
     pos = pg.evaluate(NODE_AT, [PLOT, target.id])
     pg.mouse.click(pos["x"], pos["y"])
     inspector = pg.locator("#inspector")
