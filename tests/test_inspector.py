@@ -126,3 +126,18 @@ def test_a_replayed_tree_with_placeholder_records_can_be_inspected(make_search):
     md = inspect_node(tree_at(search.tree, 1), a_id)
     assert "**Step:** A (score 2)" in md and "**Score:** 2 / 10" in md
     assert "not kept: replaced by a later call (iteration 2)" in md and "Critic prompt: (empty)" in md
+
+
+def test_inspector_shows_each_part_of_the_execution_reward(make_search):
+    from core.records import ExecutionRecord, VerdictSummary
+    from ui.inspector import inspect_node
+
+    search = make_search()
+    search.step()
+    node = search.tree.nodes[search.tree.root.children[0]]
+    vis = VerdictSummary(False, 0.5, 2, 1, None, "assert add(1, 2) == 3  ->  AssertionError", 0.01)
+    hid = VerdictSummary(True, 1.0, 1, 0, None, "", 0.02)
+    node.execution = ExecutionRecord(vis, hid, critic_value=0.8, weight=0.5, reward=0.65, leaky=True)
+    md = inspect_node(search.tree, node.id)
+    assert "Reward" in md and "0.650" in md and "0.800" in md and "LEAKY" in md
+    assert "1/2" in md and "hidden (never in the reward)" in md and "AssertionError" in md

@@ -173,3 +173,21 @@ def test_run_report_bad_files(tmp_path):
     assert "\n" not in str(info.value)
     with pytest.raises(UsageError, match="no tree files"):
         run_report([], out=io.StringIO())
+
+
+def test_launch_report_subcommand_prints_the_figures_and_rejects_a_missing_file(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    missing = subprocess.run(
+        [sys.executable, "launch.py", "report", str(tmp_path / "nope.json")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+    )

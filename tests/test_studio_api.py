@@ -151,7 +151,7 @@ def test_execute_rescore_and_reward_report(studio):
     c.predict(run_id, "HumanEval/0", "", *KNOBS, api_name="/step")
     child = tree_of(c, run_id)["nodes"][0]["children"][0]
     result, _inspector = c.predict(run_id, child, api_name="/execute")
-    assert "visible tests" in result and "hidden tests (never in the reward)" in result
+    assert "visible (in the reward)" in result and "hidden (never in the reward)" in result
     node = {n["id"]: n for n in tree_of(c, run_id)["nodes"]}[child]
     assert node["execution"]["hidden"]["passed"] is False  # the scripted code is not a solution
     table = c.predict(run_id, 0, "Judge {problem} with {steps}. Score:", 0.0, api_name="/rescore")

@@ -176,6 +176,35 @@ def _code(node: Node) -> list[str]:
     return ["#### Code", flags, body, block("Code prompt", c.prompt), block("Raw reply", c.raw)]
 
 
+def _execution(node: Node) -> list[str]:
+    """Each part of the execution-grounded reward, and the hidden tests beside it."""
+    ex = node.execution
+    if ex is None:
+        return []
+    source = "hidden" if ex.leaky else "visible"
+    rows = [
+        (
+            name,
+            "n/a" if v is None else f"{v.tests - v.failed}/{v.tests}",
+            "n/a" if v is None else (v.error_kind or "—"),
+            "" if v is None else text(v.first_failure[:200]),
+        )
+        for name, v in (("visible (in the reward)", ex.visible), ("hidden (never in the reward)", ex.hidden))
+    ]
+    leak = " · **⚠ LEAKY: the hidden tests are in this reward**" if ex.leaky else ""
+    formula = (
+        f"**Reward** {_f(ex.reward)} = (1 − {ex.weight:g}) × value {_f(ex.critic_value)} + "
+        f"{ex.weight:g} × {source} pass rate{leak}"
+    )
+    return ["#### Tests and reward", formula, table(["tests", "passed", "error", "first failure"], rows)]
+
+
+def execution_summary(node: Node) -> str:
+    """The reward breakdown alone, for the panel that runs a node's code."""
+    parts = _execution(node) + _code(node)[:3]
+    return "\n\n".join(parts) if parts else "_No code has been run for this node._"
+
+
 def _calls(node: Node) -> list[str]:
     rows: list[tuple[str, object, str]] = []
     for name, rec in (
@@ -205,6 +234,7 @@ def inspect_node(tree: Tree, node_id: int) -> str:
         *_rollout(node),
         *_history(node),
         *_code(node),
+        *_execution(node),
         *_calls(node),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"

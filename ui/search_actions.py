@@ -70,6 +70,8 @@ def status_line(search: Search) -> str:
     tree = search.tree
     rate = tree.usage.parse_rate
     state = f"stopped: {tree.stopped}" if tree.stopped else "ready"
+    if tree.config.exec_hidden_in_reward:
+        state += " · ⚠ LEAKY run: hidden tests are in the reward"
     return (
         f"**{tree.problem.id}** · iteration {tree.iteration} · {len(tree.nodes)} nodes · "
         f"critic parse rate {'n/a' if rate is None else f'{rate:.0%}'} · "
@@ -207,28 +209,6 @@ def tree_file(run: Run) -> str:
     path = folder / f"{run.search.tree.problem.id.replace('/', '_')}-{run.id}.json"
     path.write_text(run.search.tree.to_json(), encoding="utf-8")
     return str(path)
-
-
-def execution_markdown(node) -> str:
-    """The reward breakdown of a node whose code was run."""
-    ex = node.execution
-    if ex is None:
-        return "_No code has been run for this node._"
-
-    def verdict(v) -> str:
-        if v is None:
-            return "n/a"
-        head = f"{v.tests - v.failed}/{v.tests} passed" + (f" · {v.error_kind}" if v.error_kind else "")
-        return head + (f" · first failure: `{html.escape(v.first_failure[:200])}`" if v.first_failure else "")
-
-    leak = " · **LEAKY: hidden tests are in the reward**" if ex.leaky else ""
-    code = node.code.code if node.code else ""
-    return (
-        f"**Node #{node.id}** · reward {ex.reward:.3f} = (1 − {ex.weight:g}) × value {ex.critic_value:.3f} + "
-        f"{ex.weight:g} × {'hidden' if ex.leaky else 'visible'} pass rate{leak}\n\n"
-        f"- visible tests: {verdict(ex.visible)}\n- hidden tests (never in the reward): {verdict(ex.hidden)}\n\n"
-        f"```python\n{code}\n```"
-    )
 
 
 def rescore_markdown(rows) -> str:

@@ -15,7 +15,7 @@ from core.tree import TreeFormatError
 from core.tree_io import load_tree_file
 from ui import search_actions as act
 from ui.context import StudioContext
-from ui.inspector import inspect_node
+from ui.inspector import execution_summary, inspect_node
 from ui.tree_view import create_tree_view, selected_node_id, tree_view_payload
 
 ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_bonus": 10}'
@@ -268,7 +268,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
         except (ValueError, KeyError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from None
         node = run.search.tree.nodes[int(n)]
-        return act.execution_markdown(node), inspect(ctx, rid, n)
+        return execution_summary(node), inspect(ctx, rid, n)
 
     def on_rescore(rid, n, prompt, temp):
         run = act.get_run(ctx, rid)
