@@ -52,10 +52,18 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
                     filterable=True,
                     elem_id="problem-picker",
                 )
+                with gr.Row():
+                    new_btn = gr.Button("New search", elem_id="new-btn")
+                    step_btn = gr.Button("Step (s)", elem_id="step-btn")
+                    run_btn = gr.Button("Run (r)", variant="primary", elem_id="run-btn")
+                with gr.Row():
+                    pause_btn = gr.Button("Pause", elem_id="pause-btn")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                 text = gr.Code(
                     value=pick_problem("HumanEval/0"),
                     language="python",
                     label="Problem (edit it to make your own)",
+                    max_lines=14,
                 )
                 preset = gr.Dropdown(list(PRESETS), value="paper defaults", label="Preset")
                 with gr.Row():
@@ -76,13 +84,6 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
                 with gr.Accordion("More settings (JSON of config fields)", open=False):
                     advanced = gr.Code(value="", language="json", label="Overrides", lines=3)
                     gr.Markdown(f"Example: `{ADVANCED_HINT}`. Fields: see `core/config.py`.")
-                with gr.Row():
-                    new_btn = gr.Button("New search", elem_id="new-btn")
-                    step_btn = gr.Button("Step (s)", elem_id="step-btn")
-                    run_btn = gr.Button("Run (r)", variant="primary", elem_id="run-btn")
-                with gr.Row():
-                    pause_btn = gr.Button("Pause", elem_id="pause-btn")
-                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                 with gr.Row():
                     download = gr.DownloadButton("Download tree", elem_id="download-btn")
                     upload = gr.UploadButton("Upload tree", file_types=[".json"], elem_id="upload-btn")
