@@ -1,0 +1,352 @@
+"""SQLite storage for runs, their trees and event logs, annotations and datasets.
+
+Why WAL and one transaction per save: a search saves after every iteration
+while the studio reads the same file. In WAL mode readers never block the
+writer nor the writer the readers, and a busy timeout makes writers from other
+processes queue instead of failing. Each :meth:`Store.save_tree` writes the run
+row, the changed nodes and the new events in ONE transaction, so a crash or a
+kill mid-save leaves the previous complete iteration on disk, never half of one.
+
+sqlite3 connections must not cross threads, so a :class:`Store` holds only the
+path and opens one connection per thread, on first use.
+
+Example::
+
+    store = Store()                                  # $SRA_STUDIO_DATA/studio.db (or the XDG data dir)
+    store.save_tree("a1b2", search.tree, owner="alice")   # after each iteration: only what changed
+    tree = store.load_tree("a1b2")                   # tree.to_json() == search.tree.to_json()
+    store.list_runs(problem="HumanEval/0", status="running")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.config import SearchConfig
+from core.events import Event
+from core.problems import Problem
+from core.records import Usage, to_plain
+from core.store_schema import connect, immediate
+from core.tree import Node, Tree
+
+DB_NAME = "studio.db"
+DECISIONS = ("accept", "reject", "skip")
+
+
+def data_dir() -> Path:
+    """``$SRA_STUDIO_DATA``, else ``$XDG_DATA_HOME/sra-mcts-studio`` (default ``~/.local/share``)."""
+    explicit = os.environ.get("SRA_STUDIO_DATA")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "sra-mcts-studio"
+
+
+class UnknownRun(KeyError):
+    def __str__(self) -> str:
+        return f"no run {self.args[0]!r} in the store"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    problem_id: str
+    config_hash: str
+    model: str
+    adapter: str | None
+    seed: int | None
+    status: str
+    owner: str
+    created_at: float
+    updated_at: float
+    iteration: int
+    nodes: int
+
+
+@dataclass(frozen=True)
+class Annotation:
+    id: int
+    run_id: str
+    node_id: int
+    path: list[int]
+    decision: str
+    comment: str
+    edited: Any
+    annotator: str
+    created_at: float
+    provenance: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    id: int
+    name: str
+    format: str
+    filters: dict[str, Any]
+    created_at: float
+    path: str
+    counts: dict[str, Any]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _signature(node: Node) -> tuple:
+    """What decides whether a node must be rewritten: its fields, with lists copied.
+
+    Records (critic, ucb, ...) are replaced by the search, never changed in place,
+    so holding the record objects is enough; comparing is cheap (identity first).
+    """
+    return tuple(tuple(v) if isinstance(v, list) else v for v in map(node.__dict__.get, _NODE_FIELDS))
+
+
+_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(Node))
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else data_dir() / DB_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._saved: dict[str, dict[int, tuple]] = {}  # run -> node id -> signature last committed
+        self._saved_lock = threading.Lock()
+        self.conn  # noqa: B018 - open (and migrate) now, so that a bad path fails here
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread's store goes)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    # --- runs and trees -----------------------------------------------------------------
+    def save_tree(self, run_id: str, tree: Tree, *, owner: str = "", status: str | None = None) -> None:
+        """Upsert the run, write changed nodes and new events: all in one transaction."""
+        now = time.time()
+        meta = {
+            "model": tree.model,
+            "iteration": tree.iteration,
+            "next_id": tree.next_id,
+            "stopped": tree.stopped,
+            "usage": to_plain(tree.usage),
+        }
+        status = status or ("finished" if tree.stopped else "running")
+        signatures = {n.id: _signature(n) for n in tree.nodes.values()}
+        with self._saved_lock:
+            before = self._saved.get(run_id, {})
+        changed = [n for n in tree.nodes.values() if before.get(n.id) != signatures[n.id]]
+        conn = self.conn
+        with immediate(conn):
+            conn.execute(
+                """INSERT INTO runs (id, problem_id, problem, config, config_hash, model, adapter, seed,
+                       status, owner, created_at, updated_at, iteration, tree_meta)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET
+                       problem_id = excluded.problem_id, problem = excluded.problem,
+                       config = excluded.config, config_hash = excluded.config_hash,
+                       model = excluded.model, adapter = excluded.adapter, seed = excluded.seed,
+                       status = excluded.status, updated_at = excluded.updated_at,
+                       iteration = excluded.iteration, tree_meta = excluded.tree_meta,
+                       owner = CASE WHEN excluded.owner = '' THEN runs.owner ELSE excluded.owner END""",
+                (
+                    run_id,
+                    tree.problem.id,
+                    _dumps(tree.problem.to_dict()),
+                    _dumps(tree.config.to_dict()),
+                    tree.config.digest(),
+                    tree.model.get("model_id", ""),
+                    tree.model.get("adapter"),
+                    tree.config.seed,
+                    status,
+                    owner,
+                    now,
+                    now,
+                    tree.iteration,
+                    _dumps(meta),
+                ),
+            )
+            if len(before) >= len(signatures) or not before:  # stored rows may come from another tree
+                conn.execute("DELETE FROM nodes WHERE run_id = ? AND node_id >= ?", (run_id, tree.next_id))
+            conn.executemany(
+                """INSERT OR REPLACE INTO nodes (run_id, node_id, parent, depth, step, value, visits,
+                       pruned, terminal, stale, forced, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (run_id, n.id, n.parent, n.depth, n.step, n.value, n.visits, n.pruned, n.terminal)
+                    + (n.stale, n.forced, _dumps(n.to_dict()))
+                    for n in changed
+                ],
+            )
+            stored = conn.execute("SELECT count(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+            if stored > len(tree.events):
+                conn.execute("DELETE FROM events WHERE run_id = ? AND seq >= ?", (run_id, len(tree.events)))
+                stored = len(tree.events)
+            conn.executemany(
+                "INSERT INTO events (run_id, seq, iteration, kind, node, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, e.seq, e.iteration, e.kind.value, e.node, _dumps(e.data))
+                    for e in tree.events[stored:]
+                ],
+            )
+            self._after_nodes_written(run_id)
+        with self._saved_lock:
+            self._saved[run_id] = signatures
+
+    def _after_nodes_written(self, run_id: str) -> None:
+        """A seam for tests: raising here must roll the whole save back."""
+
+    def load_tree(self, run_id: str) -> Tree:
+        conn = self.conn
+        row = conn.execute("SELECT problem, config, tree_meta FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise UnknownRun(run_id)
+        meta = json.loads(row[2])
+        nodes = [
+            Node.from_dict(json.loads(data))
+            for (data,) in conn.execute("SELECT data FROM nodes WHERE run_id = ? ORDER BY node_id", (run_id,))
+        ]
+        events = [
+            Event.from_dict({"seq": s, "iteration": i, "kind": k, "node": n, "data": json.loads(d)})
+            for s, i, k, n, d in conn.execute(
+                "SELECT seq, iteration, kind, node, data FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+            )
+        ]
+        tree = Tree(
+            problem=Problem.from_dict(json.loads(row[0])),
+            config=SearchConfig.from_dict(json.loads(row[1])),
+            model=meta["model"],
+            nodes={n.id: n for n in nodes},
+            events=events,
+            iteration=meta["iteration"],
+            next_id=meta["next_id"],
+            usage=Usage(**meta["usage"]),
+            stopped=meta["stopped"],
+        )
+        with self._saved_lock:  # what is stored now: the next save of this tree writes only changes
+            self._saved[run_id] = {n.id: _signature(n) for n in nodes}
+        return tree
+
+    def has_run(self, run_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
+    def list_runs(
+        self,
+        problem: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        since: float | datetime | None = None,
+        text: str | None = None,
+    ) -> list[RunRow]:
+        """Runs matching every filter given, newest first; ``text`` searches id, problem and model."""
+        where, params = [], []
+        for column, value in (
+            ("problem_id", problem),
+            ("model", model),
+            ("status", status),
+            ("owner", owner),
+        ):
+            if value is not None:
+                where.append(f"r.{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("r.created_at >= ?")
+            params.append(since.timestamp() if isinstance(since, datetime) else float(since))
+        if text:
+            where.append("(r.id || ' ' || r.problem || ' ' || r.model) LIKE ? ESCAPE '\\'")
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        sql = (
+            "SELECT r.id, r.problem_id, r.config_hash, r.model, r.adapter, r.seed, r.status, r.owner,"
+            " r.created_at, r.updated_at, r.iteration,"
+            " (SELECT count(*) FROM nodes n WHERE n.run_id = r.id) FROM runs r"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY r.created_at DESC, r.rowid DESC"
+        )
+        return [RunRow(*row) for row in self.conn.execute(sql, params)]
+
+    # --- curation -------------------------------------------------------------------------
+    def add_annotation(
+        self,
+        run_id: str,
+        path: list[int],
+        decision: str,
+        *,
+        comment: str = "",
+        edited: Any = None,
+        annotator: str = "",
+        provenance: dict[str, Any] | None = None,
+    ) -> int:
+        """Record a decision on the path root..``path[-1]``; returns the annotation id."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        if not path:
+            raise ValueError("an annotation needs a non-empty path of node ids")
+        with immediate(self.conn) as conn:
+            cur = conn.execute(
+                """INSERT INTO annotations (run_id, node_id, path, decision, comment, edited, annotator,
+                       created_at, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (run_id, path[-1], _dumps(path), decision, comment)
+                + (
+                    None if edited is None else _dumps(edited),
+                    annotator,
+                    time.time(),
+                    _dumps(provenance or {}),
+                ),
+            )
+        return int(cur.lastrowid)
+
+    def annotations(self, run_id: str | None = None, decision: str | None = None) -> list[Annotation]:
+        where, params = [], []
+        for column, value in (("run_id", run_id), ("decision", decision)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = (
+            "SELECT * FROM annotations" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+        )
+        return [
+            Annotation(
+                i, r, n, json.loads(p), d, c, None if e is None else json.loads(e), a, t, json.loads(pv)
+            )
+            for i, r, n, p, d, c, e, a, t, pv in self.conn.execute(sql, params)
+        ]
+
+    def add_dataset(
+        self,
+        name: str,
+        format: str,
+        path: str | Path,
+        *,
+        filters: dict[str, Any] | None = None,
+        counts: dict[str, Any] | None = None,
+    ) -> int:
+        with immediate(self.conn) as conn:
+            cur = conn.execute(
+                "INSERT INTO datasets (name, format, filters, created_at, path, counts) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, format, _dumps(filters or {}), time.time(), str(path), _dumps(counts or {})),
+            )
+        return int(cur.lastrowid)
+
+    def datasets(self) -> list[DatasetRow]:
+        rows = self.conn.execute("SELECT * FROM datasets ORDER BY id DESC")
+        return [DatasetRow(i, n, f, json.loads(fl), t, p, json.loads(c)) for i, n, f, fl, t, p, c in rows]

@@ -1,0 +1,134 @@
+"""The studio database's tables, and the migrations that bring any older file up to date.
+
+The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a
+database from version ``i`` to ``i + 1``; :func:`migrate` runs the missing ones
+at open, each in its own ``BEGIN IMMEDIATE`` transaction that re-reads the
+version first, so two processes opening a fresh file at once migrate it once.
+Append new migrations; never edit a released one.
+
+Example::
+
+    conn = connect(Path("studio.db"))     # WAL, busy timeout, foreign keys, migrated
+    conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION   # True
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 30_000
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            problem_id TEXT NOT NULL,
+            problem TEXT NOT NULL,
+            config TEXT NOT NULL,
+            config_hash TEXT NOT NULL,
+            model TEXT NOT NULL,
+            adapter TEXT,
+            seed INTEGER,
+            status TEXT NOT NULL,
+            owner TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            iteration INTEGER NOT NULL,
+            tree_meta TEXT NOT NULL
+        )""",
+        "CREATE INDEX runs_created ON runs (created_at)",
+        """CREATE TABLE nodes (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            node_id INTEGER NOT NULL,
+            parent INTEGER,
+            depth INTEGER NOT NULL,
+            step TEXT NOT NULL,
+            value REAL NOT NULL,
+            visits INTEGER NOT NULL,
+            pruned INTEGER NOT NULL,
+            terminal INTEGER NOT NULL,
+            stale INTEGER NOT NULL,
+            forced INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run_id, node_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE events (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            iteration INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            node INTEGER,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE annotations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL,
+            node_id INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('accept', 'reject', 'skip')),
+            comment TEXT NOT NULL DEFAULT '',
+            edited TEXT,
+            annotator TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            provenance TEXT NOT NULL
+        )""",
+        "CREATE INDEX annotations_run ON annotations (run_id, node_id)",
+        """CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            format TEXT NOT NULL,
+            filters TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            path TEXT NOT NULL,
+            counts TEXT NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction that takes the write lock up front (waiting up to the busy timeout).
+
+    A deferred transaction that reads and then writes can fail at once with
+    "database is locked" when another writer committed in between; taking the
+    lock first makes every writer queue instead.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Run the migrations this file lacks; return the schema version it is at now."""
+    with immediate(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"studio database is at schema version {version}; this code knows up to {SCHEMA_VERSION}"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+    return max(version, SCHEMA_VERSION)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL journal, migrated schema."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process never loses a commit
+    conn.execute("PRAGMA foreign_keys = ON")
+    migrate(conn)
+    return conn
