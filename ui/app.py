@@ -21,8 +21,9 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
             "keys: <kbd>s</kbd> step, <kbd>r</kbd> run, <kbd>p</kbd> prune the selected node",
             elem_id="studio-title",
         )
-        run_id = create_search_tab(ctx, app)
-        create_reward_tab(ctx, run_id)
+        with gr.Tabs():
+            run_id = create_search_tab(ctx, app)
+            create_reward_tab(ctx, run_id)
     return app
 
 
