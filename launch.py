@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--out", help="write the tree JSON here (after every iteration)")
     search.add_argument("--no-code", action="store_true", help="skip turning the best path into code")
+    search.add_argument(
+        "--save", action="store_true", help="save the run to the studio database after every iteration"
+    )
+    search.add_argument("--run-id", help="id of the new run in the database (implies --save)")
+    search.add_argument(
+        "--resume", metavar="RUN_ID", help="continue a saved run until it has run --iterations in all"
+    )
     report = sub.add_parser(
         "report", help="how well the critic predicts the hidden tests, over saved tree files"
     )
@@ -80,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                     exec_weight=args.exec_weight,
                     out=args.out,
                     code=not args.no_code,
+                    save=args.save,
+                    run_id=args.run_id,
+                    resume=args.resume,
                 )
             )
             return 0

@@ -3,15 +3,19 @@
 Bad input (an empty problem, an unknown id, a missing model, a bad config
 value) raises :class:`UsageError`, which ``launch.py`` prints as one line before
 exiting with status 2. The tree is written after every iteration, atomically,
-so an interrupted run keeps what it finished.
+so an interrupted run keeps what it finished: to ``--out`` as JSON, and with
+``--save`` to the studio database (``core/store.py``), from which
+``--resume RUN_ID --iterations N`` continues it until it has run N iterations.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -21,6 +25,8 @@ from core.llm import BackendError
 from core.problems import Problem, UnknownProblem, custom_problem, get_problem
 from core.records import ExecutionRecord, VerdictSummary
 from core.search import Search
+from core.store import Store, UnknownRun, data_dir
+from core.tree import Tree
 
 
 class UsageError(Exception):
@@ -40,6 +46,9 @@ class SearchArgs:
     exec_weight: float | None = None
     out: str | None = None
     code: bool = True
+    save: bool = False  # autosave to the store after every iteration
+    run_id: str | None = None  # the new run's id in the store (default: a random one)
+    resume: str | None = None  # continue this stored run (implies save)
 
 
 def resolve_problem(args: SearchArgs) -> Problem:
@@ -79,9 +88,45 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def open_store(args: SearchArgs) -> Store | None:
+    if not (args.save or args.resume or args.run_id):
+        return None
+    try:
+        return Store()
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot open the studio database in {data_dir()}: {exc}") from None
+
+
+def resumed_tree(args: SearchArgs, store: Store) -> Tree:
+    given = [flag for flag, value in RUN_FIXED_FLAGS if getattr(args, value) is not None]
+    if given:
+        raise UsageError(f"--resume continues a saved run as it was; drop {', '.join(given)}")
+    try:
+        return store.load_tree(args.resume)
+    except UnknownRun as exc:
+        raise UsageError(f"{exc}; see the runs in {store.path}") from None
+
+
+RUN_FIXED_FLAGS = (
+    ("--problem", "problem"),
+    ("--problem-text", "problem_text"),
+    ("--config", "config"),
+    ("--seed", "seed"),
+    ("--exec-weight", "exec_weight"),
+    ("--run-id", "run_id"),
+)
+
+
 def run_search(args: SearchArgs, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> Search:
-    problem = resolve_problem(args)
-    config = resolve_config(args)
+    store = open_store(args)
+    tree = resumed_tree(args, store) if args.resume and store is not None else None
+    if tree is None:
+        problem, config = resolve_problem(args), resolve_config(args)
+    else:
+        problem, config = tree.problem, tree.config
+    run_id = args.resume or args.run_id or uuid.uuid4().hex[:12]
+    if tree is None and store is not None and store.has_run(run_id):
+        raise UsageError(f"run {run_id!r} already exists in the store; continue it with --resume {run_id}")
     out_path = Path(args.out) if args.out else None
     if out_path is not None and not out_path.parent.exists():
         raise UsageError(f"cannot write {out_path}: folder {out_path.parent} does not exist")
@@ -92,28 +137,45 @@ def run_search(args: SearchArgs, out: TextIO = sys.stdout, err: TextIO = sys.std
         backend = load_backend(args.backend, args.model)
     except (BackendError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    search = Search.start(problem, config, backend)
+    if tree is None:
+        search, target = Search.start(problem, config, backend), config.max_iterations
+    else:
+        search, target = Search(tree, backend), args.iterations or config.max_iterations
+        if tree.model.get("model_id") != backend.model_id:
+            err.write(f"note: run {run_id} was searched with {tree.model.get('model_id')!r}\n")
+        if target > tree.iteration:
+            search.extend_budget(target - tree.iteration)
+
+    def save() -> None:
+        if store is not None:
+            store.save_tree(run_id, search.tree)
+        if out_path is not None:
+            write_atomically(out_path, search.tree.to_json())
+
+    if store is not None:
+        err.write(f"run id: {run_id} (saved to {store.path})\n")
+        save()
     started = time.perf_counter()
-    err.write(f"searching {problem.id} for up to {config.max_iterations} iterations (seed {config.seed})\n")
-    while not search.finished:
+    verb = "searching" if tree is None else f"resuming at iteration {tree.iteration}:"
+    err.write(f"{verb} {problem.id} for up to {target} iterations (seed {config.seed})\n")
+    while not search.finished and search.tree.iteration < target:
         events = search.step()
-        tree = search.tree
         best = search.best_node()
         chosen = next((e.node for e in events if e.kind.value == "selected"), None)
         err.write(
-            f"iter {tree.iteration:>3}/{config.max_iterations}  nodes {len(tree.nodes):>4}  "
+            f"iter {search.tree.iteration:>3}/{target}  nodes {len(search.tree.nodes):>4}  "
             f"selected #{chosen}  best #{best.id} V={best.value:.2f}  "
             f"{time.perf_counter() - started:6.1f}s\n"
         )
-        if out_path is not None:
-            write_atomically(out_path, tree.to_json())
-    err.write(f"stopped: {search.tree.stopped}\n")
+        save()
+    err.write(f"stopped: {search.tree.stopped or f'at iteration {search.tree.iteration}'}\n")
     best = search.best_node()
-    if args.code and best.depth > 0:
+    if args.code and best.depth > 0 and (tree is None or best.code is None):
         search.write_code(best.id)
-    if out_path is not None:
-        write_atomically(out_path, search.tree.to_json())
+    save()
     print_summary(search, out)
+    if store is not None:
+        out.write(f"Run id: {run_id} (continue with: launch.py search --resume {run_id} --iterations N)\n")
     return search
 
 
