@@ -80,7 +80,13 @@ def write_jsonl(path: Path, records: Iterable[Any]) -> None:
 
 
 def write_hf_dataset(path: Path, records: list[dict[str, Any]]) -> None:
-    """``Dataset.from_list(records).save_to_disk`` into a temp folder, then swapped in."""
+    """``Dataset.from_list(records).save_to_disk`` into a temp folder, then swapped in.
+
+    With no records there is no folder (``datasets`` cannot load back an empty saved dataset).
+    """
+    if not records:
+        shutil.rmtree(path, ignore_errors=True)
+        return
     import datasets  # slow to import: only when this format is asked for
 
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))

@@ -160,7 +160,8 @@ def validate_export(out_dir: str | Path) -> list[str]:
             continue
         path = out / FILES[fmt]
         if not path.exists():
-            problems.append(f"{FILES[fmt]}: missing")
+            if not (fmt == "hf" and expected == 0):  # an empty datasets folder is not written
+                problems.append(f"{FILES[fmt]}: missing")
             continue
         n, found = _check_hf(path) if fmt == "hf" else _check_jsonl(path, fmt)
         problems += found

@@ -220,3 +220,12 @@ def test_path_of_a_node_without_code_exports_steps_only(search, tmp_path):
     export_dataset([d], tmp_path / "n", ["reference"])
     (solution,) = [r["solution"] for r in read_jsonl(tmp_path / "n" / "reference.jsonl")]
     assert solution == f"1. {node.step}"
+
+
+def test_an_empty_export_is_valid_and_clears_an_old_datasets_folder(decisions, tmp_path):
+    out = tmp_path / "e"
+    export_dataset(decisions, out)
+    assert (out / "hf_dataset").is_dir()
+    summary = export_dataset([], out)
+    assert set(summary.counts.values()) == {0} and not (out / "hf_dataset").exists()
+    assert validate_export(out) == []
