@@ -26,7 +26,6 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from core.config import SearchConfig
 from core.events import Event
 from core.problems import Problem
 from core.records import Usage, to_plain
-from core.store_schema import connect, immediate
+from core.store_schema import Annotation, DatasetRow, RunRow, connect, immediate
 from core.tree import Node, Tree
 
 DB_NAME = "studio.db"
@@ -54,47 +53,6 @@ def data_dir() -> Path:
 class UnknownRun(KeyError):
     def __str__(self) -> str:
         return f"no run {self.args[0]!r} in the store"
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: str
-    problem_id: str
-    config_hash: str
-    model: str
-    adapter: str | None
-    seed: int | None
-    status: str
-    owner: str
-    created_at: float
-    updated_at: float
-    iteration: int
-    nodes: int
-
-
-@dataclass(frozen=True)
-class Annotation:
-    id: int
-    run_id: str
-    node_id: int
-    path: list[int]
-    decision: str
-    comment: str
-    edited: Any
-    annotator: str
-    created_at: float
-    provenance: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DatasetRow:
-    id: int
-    name: str
-    format: str
-    filters: dict[str, Any]
-    created_at: float
-    path: str
-    counts: dict[str, Any]
 
 
 def _dumps(obj: Any) -> str:
@@ -350,3 +308,6 @@ class Store:
     def datasets(self) -> list[DatasetRow]:
         rows = self.conn.execute("SELECT * FROM datasets ORDER BY id DESC")
         return [DatasetRow(i, n, f, json.loads(fl), t, p, json.loads(c)) for i, n, f, fl, t, p, c in rows]
+
+
+__all__ = ["Annotation", "DatasetRow", "RunRow", "Store", "UnknownRun", "data_dir"]

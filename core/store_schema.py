@@ -4,7 +4,8 @@ The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a
 database from version ``i`` to ``i + 1``; :func:`migrate` runs the missing ones
 at open, each in its own ``BEGIN IMMEDIATE`` transaction that re-reads the
 version first, so two processes opening a fresh file at once migrate it once.
-Append new migrations; never edit a released one.
+Append new migrations; never edit a released one. The row dataclasses the
+store returns live here too, beside the tables they mirror.
 
 Example::
 
@@ -17,9 +18,54 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+# Rows as the store hands them out.
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    problem_id: str
+    config_hash: str
+    model: str
+    adapter: str | None
+    seed: int | None
+    status: str
+    owner: str
+    created_at: float
+    updated_at: float
+    iteration: int
+    nodes: int
+
+
+@dataclass(frozen=True)
+class Annotation:
+    id: int
+    run_id: str
+    node_id: int
+    path: list[int]
+    decision: str
+    comment: str
+    edited: Any
+    annotator: str
+    created_at: float
+    provenance: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    id: int
+    name: str
+    format: str
+    filters: dict[str, Any]
+    created_at: float
+    path: str
+    counts: dict[str, Any]
+
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
