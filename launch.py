@@ -53,6 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="how well the critic predicts the hidden tests, over saved tree files"
     )
     report.add_argument("trees", nargs="+", metavar="TREE_JSON", help="tree files written by search --out")
+    export = sub.add_parser(
+        "export", help="turn saved tree files into training files (SFT, DPO, PRM, datasets)"
+    )
+    export.add_argument("trees", nargs="+", metavar="TREE_JSON", help="tree files written by search --out")
+    export.add_argument(
+        "--out", required=True, help="the export folder; each file in it is replaced atomically"
+    )
+    export.add_argument(
+        "--accept",
+        choices=("best", "terminal"),
+        default="best",
+        help="accept the best path of each tree (default) or every finished path",
+    )
+    export.add_argument(
+        "--formats", default="sft,alpaca,reference,dpo,prm,hf", help="comma-separated formats"
+    )
+    export.add_argument(
+        "--annotator", default="cli", help="the name recorded as annotator in each record's meta"
+    )
     add_studio_args(parser)
     return parser
 
@@ -69,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
+        if args.command == "export":
+            from core.export_cli import run_export
+
+            formats = [f for f in args.formats.split(",") if f]
+            return run_export(
+                args.trees, args.out, accept=args.accept, formats=formats, annotator=args.annotator
+            )
         if args.command == "report":
             from core.report_cli import run_report
 

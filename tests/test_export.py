@@ -229,3 +229,38 @@ def test_an_empty_export_is_valid_and_clears_an_old_datasets_folder(decisions, t
     summary = export_dataset([], out)
     assert set(summary.counts.values()) == {0} and not (out / "hf_dataset").exists()
     assert validate_export(out) == []
+
+
+def test_launch_export_subcommand_writes_a_valid_export(tmp_path, make_search):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.export import validate_export
+
+    search = make_search()
+    search.run(2)
+    search.write_code(search.best_node().id)
+    tree_file = tmp_path / "run1.json"
+    tree_file.write_text(search.tree.to_json(), encoding="utf-8")
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "export"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "launch.py",
+            "export",
+            str(tree_file),
+            "--out",
+            str(out),
+            "--formats",
+            "sft,reference",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "sft.jsonl").exists() and (out / "reference.jsonl").exists()
+    assert validate_export(out) == []
