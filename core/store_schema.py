@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,8 +174,29 @@ def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL journal, migrated schema."""
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _enable_wal(conn)
     conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process never loses a commit
     conn.execute("PRAGMA foreign_keys = ON")
     migrate(conn)
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, tries: int = 50) -> None:
+    """Switch the file to WAL; another process opening a new file at the same moment can hold the lock.
+
+    Switching journal modes needs an exclusive lock, and SQLite answers "database is locked"
+    or simply keeps the old mode instead of waiting, so try again for a while.
+    """
+    for attempt in range(tries):
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            mode = ""
+        if str(mode).lower() == "wal":
+            return
+        time.sleep(0.02 * (attempt + 1))
+    raise sqlite3.OperationalError(
+        "could not switch the studio database to WAL mode (another process holds it)"
+    )
