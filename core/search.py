@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 
-from core.backprop import backpropagate, refresh_values
+from core.backprop import backpropagate
 from core.config import SearchConfig
 from core.events import Event, EventKind
 from core.grounding import ground
@@ -260,4 +260,4 @@ def best_node(tree: Tree) -> Node:
     return max(pool, key=lambda n: (n.value, n.depth, -n.id))
 
 
-__all__ = ["Search", "best_node", "refresh_values"]
+__all__ = ["Search", "best_node"]
