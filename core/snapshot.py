@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.events import EventKind
-from core.tree import Tree
+from core.tree import Tree, own_status
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def snapshot(tree: Tree) -> Snapshot:
     nodes = []
     for node in tree.nodes.values():
         x, y = pos[node.id]
-        status = "pruned" if node.id in pruned else tree.status(node.id)
+        status = "pruned" if node.id in pruned else own_status(node)  # `pruned` already has the subtrees
         nodes.append(
             {
                 "id": node.id,

@@ -88,6 +88,17 @@ class Node:
         return cls(**values)
 
 
+def own_status(node: Node) -> str:
+    """A node's status from its own flags, ignoring pruned ancestors (``Tree.status`` adds those)."""
+    if node.pruned:
+        return "pruned"
+    if node.stale:
+        return "stale"
+    if node.forced:
+        return "forced"
+    return "terminal" if node.terminal else "open"
+
+
 @dataclass
 class Tree:
     problem: Problem
@@ -155,14 +166,7 @@ class Tree:
 
     def status(self, node_id: int) -> str:
         """One word for display: pruned > stale > forced > terminal > open."""
-        node = self.node(node_id)
-        if self.in_pruned_subtree(node_id):
-            return "pruned"
-        if node.stale:
-            return "stale"
-        if node.forced:
-            return "forced"
-        return "terminal" if node.terminal else "open"
+        return "pruned" if self.in_pruned_subtree(node_id) else own_status(self.node(node_id))
 
     def log(self, kind: EventKind, node: int | None, iteration: int | None = None, **data: Any) -> Event:
         event = Event(len(self.events), self.iteration if iteration is None else iteration, kind, node, data)

@@ -46,14 +46,12 @@ def _edge_trace(
     )
 
 
-def tree_figure(snap: Snapshot, dark: bool = False) -> go.Figure:
+def tree_figure(snap: Snapshot) -> go.Figure:
     best = set(zip(snap.best_path, snap.best_path[1:], strict=False))
     last = set(zip(snap.last_selected_path, snap.last_selected_path[1:], strict=False))
     grey = "#8a8f98"
     fig = go.Figure()
-    fig.add_trace(
-        _edge_trace(snap, set(snap.edges), "#c9ced6" if not dark else "#3b4250", 1.0, "solid", "edges")
-    )
+    fig.add_trace(_edge_trace(snap, set(snap.edges), "#c9ced6", 1.0, "solid", "edges"))
     fig.add_trace(_edge_trace(snap, last, "#3b82f6", 3.0, "dash", "last selection"))
     fig.add_trace(_edge_trace(snap, best, "#f59e0b", 4.0, "solid", "best path"))
     live = [n for n in snap.nodes if n["status"] != "pruned"]
