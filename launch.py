@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from core.cli import SearchArgs, UsageError, configure_logging, run_search
+from core.store import StoreError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
         launch_studio(host=args.host, port=args.port, share=args.share, auth=args.auth, model=args.model)
         return 0
-    except UsageError as exc:
+    except (UsageError, StoreError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     except KeyboardInterrupt:

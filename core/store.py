@@ -50,6 +50,10 @@ def data_dir() -> Path:
     return Path(base).expanduser() / "sra-mcts-studio"
 
 
+class StoreError(Exception):
+    """The database cannot be used as it is (unwritable, damaged, or from a newer studio): one clear line."""
+
+
 class UnknownRun(KeyError):
     def __str__(self) -> str:
         return f"no run {self.args[0]!r} in the store"
@@ -310,4 +314,4 @@ class Store:
         return [DatasetRow(i, n, f, json.loads(fl), t, p, json.loads(c)) for i, n, f, fl, t, p, c in rows]
 
 
-__all__ = ["Annotation", "DatasetRow", "RunRow", "Store", "UnknownRun", "data_dir"]
+__all__ = ["Annotation", "DatasetRow", "RunRow", "Store", "StoreError", "UnknownRun", "data_dir"]

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.store import Store
 from ui.context import StudioContext
+from ui.curate_tab import create_curate_tab
 from ui.reward_tab import create_reward_tab
 from ui.search_tab import create_search_tab
 
@@ -23,6 +25,7 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
         )
         with gr.Tabs():
             run_id = create_search_tab(ctx, app)
+            create_curate_tab(ctx)
             create_reward_tab(ctx, run_id)
     return app
 
@@ -76,7 +79,8 @@ def launch_studio(
     auth: str | None = None,
     model: str = "embedded",
 ) -> None:
-    app = build_app(StudioContext(model=model))
+    store = Store()  # raises StoreError (one clear line) before anything is served
+    app = build_app(StudioContext(model=model, store=store))
     app.queue(default_concurrency_limit=4).launch(
         server_name=host,
         server_port=port,

@@ -1,10 +1,11 @@
-"""What every tab shares: the backend pool and the registry of live runs."""
+"""What every tab shares: the backend pool, the registry of live runs, and the studio database."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from core.registry import BackendPool, RunRegistry
+from core.store import Store
 
 
 @dataclass
@@ -13,3 +14,4 @@ class StudioContext:
     model: str = "embedded"
     backends: BackendPool = field(default_factory=BackendPool)
     runs: RunRegistry = field(default_factory=RunRegistry)
+    store: Store | None = None  # None: nothing is saved (some tests); the launched studio always has one
