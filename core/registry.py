@@ -9,6 +9,7 @@ Example::
     llm = backends.get("transformers", "embedded")   # loaded once, then shared
     runs = RunRegistry()
     run_id = runs.add(search, owner="alice")
+    save_run(store, runs.get(run_id))   # autosave: under the search lock, so never half an iteration
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 from core.llm import LLMBackend
 from core.search import Search
+from core.store import Store
 
 
 class BackendPool:
@@ -58,11 +60,23 @@ class RunRegistry:
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
 
-    def add(self, search: Search, owner: str = "") -> str:
-        run_id = uuid.uuid4().hex[:12]
+    def add(self, search: Search, owner: str = "", run_id: str | None = None) -> str:
+        """Register a search under ``run_id`` (a stored run reopened) or a fresh random id."""
         with self._lock:
+            run_id = run_id or uuid.uuid4().hex[:12]
+            if run_id in self._runs:
+                raise ValueError(f"run {run_id} is already open")
             self._runs[run_id] = Run(run_id, search, owner)
         return run_id
+
+    def get_or_add(self, run_id: str, make: Callable[[], Search], owner: str = "") -> Run:
+        """The live run ``run_id``, or one made by ``make()`` (e.g. loaded from the store) and registered."""
+        with self._lock:
+            if run_id in self._runs:
+                return self._runs[run_id]
+        search = make()  # outside the lock: loading may take a while; the first one registered wins
+        with self._lock:
+            return self._runs.setdefault(run_id, Run(run_id, search, owner))
 
     def get(self, run_id: str | None) -> Run | None:
         if not run_id:
@@ -77,3 +91,15 @@ class RunRegistry:
     def owned_by(self, owner: str) -> list[Run]:
         with self._lock:
             return [r for r in self._runs.values() if r.owner == owner]
+
+
+def save_run(store: Store | None, run: Run) -> None:
+    """Write what changed in the run's tree to the store, holding the search lock.
+
+    The lock makes the save see the tree between iterations or steering actions,
+    never in the middle of one; the store writes it in one transaction.
+    """
+    if store is None:
+        return
+    with run.search.lock:
+        store.save_tree(run.id, run.search.tree, owner=run.owner)

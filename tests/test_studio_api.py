@@ -69,7 +69,7 @@ def test_endpoints_change_the_tree_as_they_should(studio):
 def test_bad_requests_get_clear_errors(studio):
     url, _ = studio
     c = Client(url, verbose=False)
-    with pytest.raises(Exception, match="not on this server"):
+    with pytest.raises(Exception, match="neither open nor in the database"):
         c.predict("nope", 1, api_name="/prune")
     run_id = c.predict("HumanEval/0", "", *KNOBS, api_name="/new_search")[0]
     with pytest.raises(Exception, match="cannot prune the root"):

@@ -78,5 +78,5 @@ def test_bad_settings_are_clear_errors(ctx):
         act.build_config("nope", {})
     with pytest.raises(gr.Error, match="problem text is empty"):
         act.new_search(ctx, None, "  ", act.build_config("paper defaults", {}), owner="a")
-    with pytest.raises(gr.Error, match="not on this server"):
+    with pytest.raises(gr.Error, match="neither open nor in the database"):
         act.get_run(ctx, "deadbeef")

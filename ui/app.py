@@ -9,6 +9,7 @@ import gradio as gr
 from core.store import Store
 from ui.context import StudioContext
 from ui.curate_tab import create_curate_tab
+from ui.history_tab import create_history_tab
 from ui.reward_tab import create_reward_tab
 from ui.search_tab import create_search_tab
 
@@ -23,10 +24,11 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
             "keys: <kbd>s</kbd> step, <kbd>r</kbd> run, <kbd>p</kbd> prune the selected node",
             elem_id="studio-title",
         )
-        with gr.Tabs():
-            run_id = create_search_tab(ctx, app)
+        with gr.Tabs() as tabs:
+            search = create_search_tab(ctx, app)
+            create_history_tab(ctx, search, tabs)
             create_curate_tab(ctx)
-            create_reward_tab(ctx, run_id)
+            create_reward_tab(ctx, search.run_id)
     return app
 
 

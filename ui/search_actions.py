@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +23,11 @@ from core.events import STEERING, EventKind
 from core.llm import BackendError
 from core.presets import preset
 from core.problems import Problem, custom_problem, get_problem
-from core.registry import Run
+from core.registry import Run, save_run
 from core.search import Search
 from core.snapshot import snapshot
 from core.steering import SteeringError
+from core.store import UnknownRun
 from ui.context import StudioContext
 from ui.tree_view import tree_view_payload
 
@@ -127,13 +129,44 @@ def render(run: Run | None, selected: int | None = None) -> tuple:
 
 
 # --- lifecycle ----------------------------------------------------------------------------
-def get_run(ctx: StudioContext, run_id: str | None) -> Run:
+def find_run(ctx: StudioContext, run_id: str | None) -> Run | None:
+    """The live run, else the stored run of that id reopened (after a restart), else None."""
     run = ctx.runs.get(run_id)
+    if run is not None or not run_id or ctx.store is None or not ctx.store.has_run(run_id):
+        return run
+
+    def reopen() -> Search:
+        try:
+            tree = ctx.store.load_tree(run_id)
+        except (UnknownRun, sqlite3.Error, ValueError, KeyError) as exc:
+            raise gr.Error(f"cannot reopen run {run_id} from the database: {exc}") from None
+        return Search(tree, backend(ctx))
+
+    return ctx.runs.get_or_add(run_id, reopen)
+
+
+def get_run(ctx: StudioContext, run_id: str | None) -> Run:
+    run = find_run(ctx, run_id)
     if run is None:
         if run_id:
-            raise gr.Error(f"run {run_id} is not on this server any more (was the studio restarted?)")
+            raise gr.Error(f"run {run_id} is neither open nor in the database")
         raise gr.Error("no search yet: press New search first")
     return run
+
+
+def backend(ctx: StudioContext):
+    try:
+        return ctx.backends.get(ctx.backend, ctx.model)
+    except (BackendError, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def save(ctx: StudioContext, run: Run) -> None:
+    """Autosave after an action; a failed save warns (the run stays in memory) instead of failing it."""
+    try:
+        save_run(ctx.store, run)
+    except (sqlite3.Error, OSError) as exc:
+        gr.Warning(f"autosave failed ({exc}); run {run.id} is still open here: download its tree to keep it")
 
 
 def new_search(
@@ -147,13 +180,10 @@ def new_search(
         problem = resolve_problem(problem_id, text or "")
     except (ValueError, KeyError) as exc:
         raise gr.Error(str(exc).strip("'\"")) from None
-    try:
-        backend = ctx.backends.get(ctx.backend, ctx.model)
-    except (BackendError, ValueError) as exc:
-        raise gr.Error(str(exc)) from None
-    search = Search.start(problem, config, backend)
-    run_id = ctx.runs.add(search, owner=owner)
-    return ctx.runs.get(run_id)
+    search = Search.start(problem, config, backend(ctx))
+    run = ctx.runs.get(ctx.runs.add(search, owner=owner))
+    save(ctx, run)
+    return run
 
 
 def step(run: Run) -> None:

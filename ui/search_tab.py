@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from core.config import ConfigError
@@ -30,7 +32,7 @@ def pick_problem(problem_id: str | None) -> str:
 
 
 def inspect(ctx: StudioContext, run_id: str | None, node: float | None) -> str:
-    run = ctx.runs.get(run_id)
+    run = act.find_run(ctx, run_id)
     if run is None or node is None:
         return "_Click a node in the tree to inspect it._"
     if int(node) not in run.search.tree.nodes:
@@ -38,9 +40,18 @@ def inspect(ctx: StudioContext, run_id: str | None, node: float | None) -> str:
     return inspect_node(run.search.tree, int(node))
 
 
-def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
-    """Build the tab; returns the run-id component, which other tabs read."""
-    with gr.Tab("Search", id="search"):
+@dataclass
+class SearchTab:
+    """What other tabs need of the Search tab: the run id, the outputs that show a run, the saved id."""
+
+    run_id: gr.Textbox
+    view: list[gr.components.Component]
+    saved_run: gr.BrowserState
+
+
+def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
+    """Build the tab; every action that changes a run saves it to the store when it completes."""
+    with gr.Tab("Search", id="search") as tab:
         run_id = gr.Textbox(visible="hidden", elem_id="run-id")  # in the DOM (for tests), not shown
         saved_run = gr.BrowserState(None, storage_key="sra-studio-run")
         with gr.Row(equal_height=False):
@@ -153,20 +164,22 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
         return (*act.render(run), run.id)
 
     def on_step(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, request: gr.Request):
-        run = ctx.runs.get(rid)
+        run = act.find_run(ctx, rid)
         if run is None:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
             run = act.new_search(ctx, pid, txt, config, owner=_owner(request))
         act.step(run)
+        act.save(ctx, run)
         return (*act.render(run), run.id)
 
     def on_run(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, request: gr.Request):
-        run = ctx.runs.get(rid)
+        run = act.find_run(ctx, rid)
         if run is None or run.search.finished and run.search.tree.stopped in ("end_gate", "exhausted"):
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
             run = act.new_search(ctx, pid, txt, config, owner=_owner(request))
         yield (*act.render(run), run.id)
         for _ in act.run_iterations(run, int(its or 1)):
+            act.save(ctx, run)
             yield (*act.render(run), run.id)
 
     def on_pause(rid):
@@ -178,12 +191,14 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
         run = act.get_run(ctx, rid)
         run.stop_requested.set()
         run.search.stop()
+        act.save(ctx, run)
         return act.render(run)
 
     def on_steer(action):
         def handler(rid, n, txt=""):
             run = act.get_run(ctx, rid)
             chosen = act.steer(run, action, n, txt)
+            act.save(ctx, run)
             return (*act.render(run, chosen), chosen, inspect(ctx, rid, chosen))
 
         return handler
@@ -191,10 +206,11 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
     def on_code(rid, n):
         run = act.get_run(ctx, rid)
         record = run.search.write_code(int(n) if n is not None else None)
+        act.save(ctx, run)
         return record.code, inspect(ctx, rid, n)
 
     def on_replay(rid, it):
-        run = ctx.runs.get(rid)
+        run = act.find_run(ctx, rid)
         if run is None:
             return gr.skip()
         try:
@@ -210,13 +226,16 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
             loaded = load_tree_file(file if isinstance(file, str) else file.name)
         except (TreeFormatError, OSError) as exc:
             raise gr.Error(f"cannot open that file: {exc}") from None
-        backend = ctx.backends.get(ctx.backend, ctx.model)
-        rid = ctx.runs.add(Search(loaded, backend), owner=_owner(request))
+        rid = ctx.runs.add(Search(loaded, act.backend(ctx)), owner=_owner(request))
         run = ctx.runs.get(rid)
+        act.save(ctx, run)
         return (*act.render(run), run.id)
 
     def on_load(saved):
-        run = ctx.runs.get(saved)
+        try:
+            run = act.find_run(ctx, saved)
+        except gr.Error:
+            run = None  # a stored run that cannot be reopened now: start clean rather than fail the page
         return act.render(run) if run is not None else gr.skip()
 
     def get_tree(rid: str) -> str:
@@ -257,7 +276,8 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
         lambda rid: act.tree_file(act.get_run(ctx, rid)), run_id, download, api_name="download_tree"
     )
     upload.upload(on_upload, upload, [*view, saved_run], api_name="upload_tree")
-    gr.api(get_tree, api_name="get_tree")
+    with tab:  # an API-only endpoint must live in a tab when the tab sits in gr.Tabs
+        gr.api(get_tree, api_name="get_tree")
     app.load(on_load, saved_run, view)
 
     def on_execute(rid, n):
@@ -268,6 +288,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
             run.search.execute(int(n))
         except (ValueError, KeyError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from None
+        act.save(ctx, run)
         node = run.search.tree.nodes[int(n)]
         return execution_summary(node), inspect(ctx, rid, n)
 
@@ -279,6 +300,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
             )
         except (ValueError, KeyError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from None
+        act.save(ctx, run)
         return act.rescore_markdown(rows)
 
     exec_btn.click(on_execute, [run_id, node], [exec_out, inspector], api_name="execute", **model_queue)
@@ -289,7 +311,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> gr.Textbox:
         api_name="rescore",
         **model_queue,
     )
-    return run_id
+    return SearchTab(run_id, view, saved_run)
 
 
 def _owner(request: gr.Request | None) -> str:

@@ -1,0 +1,123 @@
+"""The History tab: every stored run, filtered and searchable; open one in the Search tab to replay or resume it."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+import gradio as gr
+
+from core.history import RunFilter, facets, find_runs
+from core.store import RunRow
+from ui import search_actions as act
+from ui.context import StudioContext
+from ui.search_tab import SearchTab
+
+COLUMNS = ["run", "problem", "model", "status", "iterations", "nodes", "owner", "created", "updated"]
+SINCE = {"any time": None, "last 24 hours": 1.0, "last 7 days": 7.0, "last 30 days": 30.0}
+NO_STORE = "_No database: runs are not being saved, so there is no history._"
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def run_rows(rows: list[RunRow], live: set[str]) -> list[list]:
+    """One table row per run; a run open on this server shows as live."""
+    return [
+        [
+            r.id,
+            r.problem_id,
+            r.model,
+            f"{r.status} · open" if r.id in live else r.status,
+            r.iteration,
+            r.nodes,
+            r.owner,
+            _when(r.created_at),
+            _when(r.updated_at),
+        ]
+        for r in rows
+    ]
+
+
+def _choices(values: list[str]) -> list[tuple[str, str]]:
+    return [("(any)", ""), *((v, v) for v in values)]
+
+
+def _filter_box(label: str, values: list[str], width: int) -> gr.Dropdown:
+    """A filter dropdown; typed values are allowed, since runs saved later are not in its list yet."""
+    return gr.Dropdown(_choices(values), value="", label=label, allow_custom_value=True, min_width=width)
+
+
+def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> gr.Tab:
+    with gr.Tab("History", id="history") as tab:
+        if ctx.store is None:
+            gr.Markdown(NO_STORE)
+            return tab
+        gr.Markdown(
+            f"Every run is saved after each iteration and each steering action to `{ctx.store.path}`. "
+            "Click a row, then **Open in Search** to replay it or go on searching from where it stopped."
+        )
+        with gr.Row():
+            f = facets(ctx.store)
+            problem = _filter_box("Problem", f.problems, 140)
+            model = _filter_box("Model", f.models, 140)
+            status = _filter_box("Status", f.statuses, 110)
+            annotator = _filter_box("Annotated by", f.annotators, 120)
+            since = gr.Dropdown(list(SINCE), value="any time", label="Created", min_width=120)
+            text = gr.Textbox(label="Search", placeholder="id, problem text or model", min_width=160)
+        with gr.Row():
+            refresh_btn = gr.Button("Refresh", elem_id="history-refresh-btn", min_width=80)
+            chosen = gr.Textbox(label="Selected run", elem_id="history-run", scale=3)
+            open_btn = gr.Button(
+                "Open in Search", variant="primary", elem_id="history-open-btn", min_width=120
+            )
+        count = gr.Markdown(elem_id="history-count")
+        table = gr.Dataframe(
+            headers=COLUMNS, interactive=False, wrap=True, elem_id="history-table", max_height=520
+        )
+
+    filters = [problem, model, status, annotator, since, text]
+
+    def on_refresh(problem_, model_, status_, annotator_, since_, text_):
+        try:
+            rows = find_runs(
+                ctx.store,
+                RunFilter(problem_, model_, status_, annotator_, SINCE.get(since_ or "any time"), text_),
+            )
+            f = facets(ctx.store)
+        except (sqlite3.Error, ValueError) as exc:
+            raise gr.Error(f"cannot read the run list: {exc}") from None
+        live = {r.id for r in rows if ctx.runs.get(r.id) is not None}
+        shown = f"**{len(rows)}** run{'s' if len(rows) != 1 else ''}"
+        return (
+            gr.update(choices=_choices(f.problems)),
+            gr.update(choices=_choices(f.models)),
+            gr.update(choices=_choices(f.statuses)),
+            gr.update(choices=_choices(f.annotators)),
+            shown,
+            run_rows(rows, live),
+        )
+
+    def on_pick(evt: gr.SelectData):
+        row = getattr(evt, "row_value", None)
+        return row[0] if row else gr.skip()
+
+    def on_open(rid: str):
+        rid = (rid or "").strip()
+        if not rid:
+            raise gr.Error("pick a run first: click its row in the table")
+        run = act.get_run(ctx, rid)
+        return (*act.render(run), run.id, gr.Tabs(selected="search"))
+
+    outputs = [problem, model, status, annotator, count, table]
+    for trigger in (refresh_btn.click, tab.select):
+        trigger(on_refresh, filters, outputs, api_name="list_runs" if trigger == refresh_btn.click else False)
+    for box in (problem, model, status, annotator, since):
+        box.input(on_refresh, filters, outputs, api_name=False)
+    text.submit(on_refresh, filters, outputs, api_name=False)
+    table.select(on_pick, None, chosen, api_name=False)
+    open_btn.click(
+        on_open, [chosen], [*search.view, search.saved_run, tabs], api_name="open_run", concurrency_id="model"
+    )
+    return tab
