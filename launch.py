@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from core.cli import SearchArgs, UsageError, configure_logging, run_search
@@ -20,6 +21,10 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="launch.py", description="SRA-MCTS Studio")
     parser.add_argument("--verbose", action="store_true", help="log progress of model loading and the server")
+    parser.add_argument(
+        "--data-dir",
+        help="folder of the studio database and exports (default: $SRA_STUDIO_DATA, else ~/.local/share/sra-mcts-studio)",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
 
     studio = sub.add_parser("studio", help="start the studio web app (the default)")
@@ -88,6 +93,8 @@ def add_studio_args(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
+    if args.data_dir:
+        os.environ["SRA_STUDIO_DATA"] = args.data_dir  # read by core.store.data_dir()
     try:
         if args.command == "export":
             from core.export_cli import run_export
