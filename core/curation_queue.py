@@ -223,12 +223,21 @@ def decide(
     comment: str = "",
     edited_steps: list[str] | None = None,
     edited_code: str | None = None,
+    seen: int | None = None,
 ) -> int:
-    """Record ``decision`` on the item's path with who, the edit and the frozen path; returns its id."""
+    """Record ``decision`` on the item's path with who, the edit and the frozen path; returns its id.
+
+    ``seen`` is the id of the latest annotation the annotator was shown (0 for none). When the path was
+    decided since (a double key press, another annotator), nothing is written: an error says so.
+    """
     if decision not in STATUS_OF:
         raise CurationError(f"decision must be one of {', '.join(STATUS_OF)}, not {decision!r}")
     if not annotator.strip():
         raise CurationError("type your name as annotator first: every decision records who made it")
+    current = item.annotation.id if item.annotation is not None else 0
+    if seen is not None and seen != current:
+        by = item.annotation.annotator if item.annotation is not None else "someone"
+        raise CurationError(f"this path was just decided ({by}); nothing was changed: look at it again")
     edited = check_edit(item.path, edited_steps, edited_code)
     p = item.path
     provenance = {**p.provenance, "path": p.to_dict()}

@@ -269,3 +269,13 @@ def test_candidates_are_loaded_once_per_saved_version(store, monkeypatch):
     store.save_tree("run-a", real("run-a"))
     build_queue(store, cache=cache)
     assert loads == ["run-a"]
+
+
+def test_a_decision_on_a_path_decided_meanwhile_is_refused(store):
+    item = build_queue(store)[0]
+    decide(store, item, "accept", annotator="ada", seen=0)
+    with pytest.raises(CurationError, match="just decided"):
+        decide(store, {i.key: i for i in build_queue(store)}[item.key], "reject", annotator="bob", seen=0)
+    fresh = {i.key: i for i in build_queue(store)}[item.key]
+    decide(store, fresh, "reject", annotator="bob", seen=fresh.annotation.id)
+    assert [a.decision for a in store.annotations()] == ["accept", "reject"]

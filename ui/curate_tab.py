@@ -1,9 +1,178 @@
-"""The Curate tab (placeholder until it is built)."""
+"""The Curate tab: judge candidate paths across stored runs (keys a / r / s, ← / →), edit, export."""
 
 from __future__ import annotations
 
+import gradio as gr
+
+from core.curation_queue import CandidateCache
+from core.export import FORMATS
+from core.history import facets
+from ui import curate_actions as act
 from ui.context import StudioContext
+
+DEFAULT_FORMATS = ["sft", "alpaca", "reference", "dpo", "prm"]  # hf needs the slow datasets import
+KEYS = (
+    "Keys: <kbd>a</kbd> accept · <kbd>r</kbd> reject · <kbd>s</kbd> skip · <kbd>←</kbd> / <kbd>→</kbd> "
+    "previous / next (click outside the text boxes first)."
+)
+
+
+def _choices(values: list[str]) -> list[tuple[str, str]]:
+    return [("(any)", ""), *((v, v) for v in values)]
 
 
 def create_curate_tab(ctx: StudioContext) -> None:
-    return None
+    with gr.Tab("Curate", id="curate") as tab:
+        if ctx.store is None:
+            gr.Markdown(act.NO_STORE, elem_id="curate-no-store")
+            return
+        cur = act.Curator(ctx.store, CandidateCache())
+        gr.Markdown(
+            "Candidate paths of every saved run: the best path of each run and its finished paths. " + KEYS
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=360):
+                with gr.Row():
+                    problem = gr.Dropdown(
+                        _choices([]), value="", label="Problem", allow_custom_value=True, min_width=120
+                    )
+                    model = gr.Dropdown(
+                        _choices([]), value="", label="Model", allow_custom_value=True, min_width=120
+                    )
+                    min_value = gr.Number(None, label="Min value", minimum=0, maximum=1, min_width=80)
+                with gr.Row():
+                    sort = gr.Dropdown(act.SORT_CHOICES, value="value", label="Sort by", min_width=120)
+                    text = gr.Textbox(label="Search text", placeholder="steps, code, run id", min_width=140)
+                queue = gr.Radio(act.QUEUES, value="pending", label="Queue", elem_id="curate-queue")
+                with gr.Row():
+                    counts = gr.Markdown(elem_id="curate-counts")
+                    refresh_btn = gr.Button("Refresh", elem_id="curate-refresh-btn", min_width=80, scale=0)
+                rows = gr.Dataframe(
+                    headers=act.COLUMNS,
+                    interactive=False,
+                    wrap=False,
+                    max_height=460,
+                    column_widths=["5%", "20%", "16%", "10%", "13%", "12%", "11%", "13%"],
+                    elem_id="curate-table",
+                )
+            with gr.Column(scale=3, min_width=420):
+                key = gr.Textbox(visible="hidden", elem_id="curate-key")
+                seen = gr.Number(0, precision=0, visible="hidden", elem_id="curate-seen")
+                info = gr.Markdown(elem_id="curate-card")
+                with gr.Accordion("Problem", open=False):
+                    prompt = gr.Code(language="python", interactive=False, label="Problem", max_lines=14)
+                steps = gr.Textbox(
+                    label="Steps: one per line (the leading number is optional); edits keep the original",
+                    lines=5,
+                    max_lines=14,
+                    elem_id="curate-steps",
+                )
+                code = gr.Code(
+                    language="python", label="Code (editable)", max_lines=16, elem_id="curate-code"
+                )
+                with gr.Row():
+                    comment = gr.Textbox(label="Comment", scale=3, elem_id="curate-comment")
+                    annotator = gr.Textbox(
+                        label="Annotator", placeholder="your name", scale=1, elem_id="curate-annotator"
+                    )
+                with gr.Row():
+                    prev_btn = gr.Button("◀ Prev (←)", elem_id="curate-prev-btn", min_width=80)
+                    accept_btn = gr.Button(
+                        "Accept (a)", variant="primary", elem_id="curate-accept-btn", min_width=80
+                    )
+                    reject_btn = gr.Button(
+                        "Reject (r)", variant="stop", elem_id="curate-reject-btn", min_width=80
+                    )
+                    skip_btn = gr.Button("Skip (s)", elem_id="curate-skip-btn", min_width=80)
+                    next_btn = gr.Button("Next (→) ▶", elem_id="curate-next-btn", min_width=80)
+                with gr.Accordion("Export accepted paths", open=False, elem_id="curate-export"):
+                    with gr.Row():
+                        name = gr.Textbox(
+                            label="Export name", placeholder="e.g. curated-v1", elem_id="curate-export-name"
+                        )
+                        formats = gr.CheckboxGroup(list(FORMATS), value=DEFAULT_FORMATS, label="Formats")
+                    with gr.Row():
+                        export_min = gr.Number(0.0, minimum=0, maximum=1, label="Min value", min_width=80)
+                        visible_pass = gr.Checkbox(False, label="Require passing visible tests")
+                        export_btn = gr.Button("Export", variant="primary", elem_id="curate-export-btn")
+                    summary = gr.Markdown(elem_id="curate-export-summary")
+                    download = gr.File(
+                        label="Download (zip)", interactive=False, elem_id="curate-export-file"
+                    )
+
+    knobs = [problem, model, min_value, text, sort, queue]
+    shown = [counts, rows, key, seen, info, prompt, steps, code, comment]
+
+    def on_refresh(problem_, model_, min_, text_, sort_, queue_, key_, typed, request: gr.Request):
+        f = facets(ctx.store)
+        user = getattr(request, "username", None)
+        who = gr.update(value=user, interactive=False) if user else gr.update(value=typed)
+        return (
+            *act.view(cur, act.filters(problem_, model_, min_, text_), sort_, queue_, key_),
+            gr.update(choices=_choices(f.problems)),
+            gr.update(choices=_choices(f.models)),
+            who,
+        )
+
+    def on_show(problem_, model_, min_, text_, sort_, queue_, key_):
+        return act.view(cur, act.filters(problem_, model_, min_, text_), sort_, queue_, key_)
+
+    def on_move(delta: int):
+        def handler(problem_, model_, min_, text_, sort_, queue_, key_):
+            return act.move(cur, act.filters(problem_, model_, min_, text_), sort_, queue_, key_, delta)
+
+        return handler
+
+    def on_pick(problem_, model_, min_, text_, sort_, queue_, evt: gr.SelectData):
+        f = act.filters(problem_, model_, min_, text_)
+        return act.pick_row(cur, f, sort_, queue_, getattr(evt, "row_value", None))
+
+    def on_decide(decision: str):
+        def handler(
+            problem_,
+            model_,
+            min_,
+            text_,
+            sort_,
+            queue_,
+            key_,
+            seen_,
+            steps_,
+            code_,
+            comment_,
+            typed,
+            request: gr.Request,
+        ):
+            f = act.filters(problem_, model_, min_, text_)
+            who = act.annotator_of(request, typed)
+            return act.decide_and_next(
+                cur, f, sort_, queue_, key_, seen_, decision, (steps_, code_, comment_), who
+            )
+
+        return handler
+
+    def on_export(name_, formats_, min_, visible_):
+        return act.export(cur, name_, formats_, min_, visible_)
+
+    refreshed = [*shown, problem, model, annotator]
+    tab.select(on_refresh, [*knobs, key, annotator], refreshed, api_name=False)
+    refresh_btn.click(on_refresh, [*knobs, key, annotator], refreshed, api_name="curate_refresh")
+    for box in (problem, model, min_value, sort, queue):
+        box.input(on_show, [*knobs, key], shown, api_name=False)
+    text.submit(on_show, [*knobs, key], shown, api_name=False)
+    prev_btn.click(on_move(-1), [*knobs, key], shown, api_name="curate_prev")
+    next_btn.click(on_move(1), [*knobs, key], shown, api_name="curate_next")
+    rows.select(on_pick, knobs, shown, api_name=False)
+    decided = [*knobs, key, seen, steps, code, comment, annotator]
+    for btn, decision in ((accept_btn, "accept"), (reject_btn, "reject"), (skip_btn, "skip")):
+        btn.click(
+            on_decide(decision),
+            decided,
+            shown,
+            api_name=f"curate_{decision}",
+            concurrency_id="curate-decide",
+            concurrency_limit=1,
+        )
+    export_btn.click(
+        on_export, [name, formats, export_min, visible_pass], [summary, download], api_name="curate_export"
+    )
