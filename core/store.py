@@ -34,7 +34,8 @@ from core.config import SearchConfig
 from core.events import Event
 from core.problems import Problem
 from core.records import Usage, to_plain
-from core.store_schema import Annotation, DatasetRow, RunRow, connect, immediate
+from core.store_open import StoreError, open_database
+from core.store_schema import Annotation, DatasetRow, RunRow, immediate
 from core.tree import Node, Tree
 
 DB_NAME = "studio.db"
@@ -48,10 +49,6 @@ def data_dir() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base).expanduser() / "sra-mcts-studio"
-
-
-class StoreError(Exception):
-    """The database cannot be used as it is (unwritable, damaged, or from a newer studio): one clear line."""
 
 
 class UnknownRun(KeyError):
@@ -78,17 +75,16 @@ _NODE_FIELDS = tuple(f.name for f in dataclasses.fields(Node))
 class Store:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else data_dir() / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._saved: dict[str, dict[int, tuple]] = {}  # run -> node id -> signature last committed
         self._saved_lock = threading.Lock()
-        self.conn  # noqa: B018 - open (and migrate) now, so that a bad path fails here
+        self.conn  # noqa: B018 - open (and migrate) now: bad input fails here, as one StoreError
 
     @property
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = connect(self.path)
+            conn = self._local.conn = open_database(self.path)
         return conn
 
     def close(self) -> None:

@@ -4,7 +4,9 @@ The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a
 database from version ``i`` to ``i + 1``; :func:`migrate` runs the missing ones
 at open, each in its own ``BEGIN IMMEDIATE`` transaction that re-reads the
 version first, so two processes opening a fresh file at once migrate it once.
-Append new migrations; never edit a released one. The row dataclasses the
+Append new migrations; never edit a released one. Before it writes anything,
+:func:`connect` reads the version and the table list (:func:`check_readable`), so
+a newer, foreign or damaged file raises there, unchanged. The row dataclasses the
 store returns live here too, beside the tables they mirror.
 
 Example::
@@ -136,6 +138,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+STUDIO_TABLES = frozenset({"runs", "nodes", "events", "annotations", "datasets"})  # every version has these
+
+
+class SchemaTooNew(sqlite3.DatabaseError):
+    """The file was written by a newer studio; this code must not touch it."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
+            f"studio database is at schema version {version}; this code knows up to {SCHEMA_VERSION}"
+        )
+        self.version = version
+
+
+class NotStudioDatabase(sqlite3.DatabaseError):
+    """An SQLite file of some other program: migrating it would write our tables into it."""
 
 
 @contextmanager
@@ -160,9 +177,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     with immediate(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"studio database is at schema version {version}; this code knows up to {SCHEMA_VERSION}"
-            )
+            raise SchemaTooNew(version)
         for number in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[number]:
                 conn.execute(statement)
@@ -170,14 +185,40 @@ def migrate(conn: sqlite3.Connection) -> int:
     return max(version, SCHEMA_VERSION)
 
 
+def check_readable(conn: sqlite3.Connection) -> None:
+    """Read the header and the table list, writing nothing: a damaged, foreign or newer file fails here.
+
+    This runs before the switch to WAL and before any migration, so a file this code
+    must not use is left exactly as it was.
+    """
+    rows = conn.execute(  # one statement, so one snapshot: another process may be migrating it now
+        "SELECT v.user_version, m.name FROM pragma_user_version AS v"
+        " LEFT JOIN sqlite_master AS m ON m.type = 'table' AND m.name NOT LIKE 'sqlite%'"
+    ).fetchall()
+    version, tables = rows[0][0], {name for _, name in rows if name is not None}
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(version)
+    if (version == 0 and tables) or (version > 0 and not STUDIO_TABLES.issubset(tables)):
+        raise NotStudioDatabase(f"schema version {version} with tables {sorted(tables)}")
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL journal, migrated schema."""
+    """A connection in autocommit mode (transactions are explicit), WAL journal, migrated schema.
+
+    Raises :class:`sqlite3.DatabaseError` (:class:`SchemaTooNew`, :class:`NotStudioDatabase`,
+    or SQLite's own) before writing anything to a file it cannot use.
+    """
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    _enable_wal(conn)
-    conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process never loses a commit
-    conn.execute("PRAGMA foreign_keys = ON")
-    migrate(conn)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        check_readable(conn)
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process never loses a commit
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+    except BaseException:
+        conn.close()  # the last connection to close removes the -wal and -shm files it made
+        raise
     return conn
 
 
