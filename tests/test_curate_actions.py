@@ -19,7 +19,7 @@ from ui import curate_actions as act
 from ui.app import build_app
 from ui.context import StudioContext
 
-ANY = act.filters("", "", None, "")
+ANY = act.filters("", "", "", None, "")
 
 
 @pytest.fixture
@@ -137,3 +137,37 @@ def test_the_tab_says_so_when_there_is_no_database():
     app = build_app(StudioContext())
     texts = [getattr(b, "value", "") for b in app.blocks.values()]
     assert act.NO_STORE in texts
+
+
+def test_api_decisions_name_the_logged_in_user_not_the_typed_name(cur):
+    """With auth on, the login is the annotator, whatever the name field says (through gradio_client)."""
+    from gradio_client import Client
+
+    app = build_app(StudioContext(store=cur.store))
+    app.queue()
+    _, url, _ = app.launch(
+        server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, auth=[("alice", "secret")]
+    )
+    try:
+        c = Client(url, auth=("alice", "secret"), verbose=False)
+        query = {
+            "problem": "",
+            "model": "",
+            "run_status": "",
+            "min_value": None,
+            "text": "",
+            "sort_by": "value",
+        }
+        first = c.predict(**query, queue="pending", key="", api_name="/curate_refresh")
+        key, steps = first[2], first[6]
+        after = c.predict(
+            **query, queue="pending", key=key, seen=0, steps=steps, code="", comment="ok",
+            annotator="mallory", api_name="/curate_accept",
+        )  # fmt: skip
+        assert after[2] != key and "accepted **1**" in after[0]
+        (a,) = cur.store.annotations()
+        assert a.annotator == "alice" and f"{a.run_id}#{a.node_id}" == key
+        summary, _zip = c.predict("api-v1", ["sft"], 0.0, False, api_name="/curate_export")
+        assert "sft **1**" in summary
+    finally:
+        app.close()

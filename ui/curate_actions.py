@@ -45,8 +45,11 @@ class Curator:
     cache: CandidateCache
 
 
-def filters(problem: str | None, model: str | None, min_value: float | None, text: str | None) -> QueueFilter:
-    return QueueFilter(problem=problem or None, model=model or None, min_value=min_value, text=text or "")
+def filters(
+    problem: str | None, model: str | None, status: str | None, min_value: float | None, text: str | None
+) -> QueueFilter:
+    """The filter row's values; an empty box means any."""
+    return QueueFilter(problem or None, model or None, status or None, min_value, text or "")
 
 
 def load(cur: Curator, f: QueueFilter, sort: str) -> list[QueueItem]:

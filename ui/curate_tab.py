@@ -39,8 +39,11 @@ def create_curate_tab(ctx: StudioContext) -> None:
                     model = gr.Dropdown(
                         _choices([]), value="", label="Model", allow_custom_value=True, min_width=120
                     )
-                    min_value = gr.Number(None, label="Min value", minimum=0, maximum=1, min_width=80)
+                    run_status = gr.Dropdown(
+                        _choices([]), value="", label="Run status", allow_custom_value=True, min_width=110
+                    )
                 with gr.Row():
+                    min_value = gr.Number(None, label="Min value", minimum=0, maximum=1, min_width=80)
                     sort = gr.Dropdown(act.SORT_CHOICES, value="value", label="Sort by", min_width=120)
                     text = gr.Textbox(label="Search text", placeholder="steps, code, run id", min_width=140)
                 queue = gr.Radio(act.QUEUES, value="pending", label="Queue", elem_id="curate-queue")
@@ -56,8 +59,10 @@ def create_curate_tab(ctx: StudioContext) -> None:
                     elem_id="curate-table",
                 )
             with gr.Column(scale=3, min_width=420):
-                key = gr.Textbox(visible="hidden", elem_id="curate-key")
-                seen = gr.Number(0, precision=0, visible="hidden", elem_id="curate-seen")
+                key = gr.Textbox(visible="hidden", label="Path key (run#node)", elem_id="curate-key")
+                seen = gr.Number(
+                    0, precision=0, visible="hidden", label="Latest decision shown", elem_id="curate-seen"
+                )
                 info = gr.Markdown(elem_id="curate-card")
                 with gr.Accordion("Problem", open=False):
                     prompt = gr.Code(language="python", interactive=False, label="Problem", max_lines=14)
@@ -100,74 +105,63 @@ def create_curate_tab(ctx: StudioContext) -> None:
                         label="Download (zip)", interactive=False, elem_id="curate-export-file"
                     )
 
-    knobs = [problem, model, min_value, text, sort, queue]
+    knobs = [problem, model, run_status, min_value, text, sort, queue, key]
     shown = [counts, rows, key, seen, info, prompt, steps, code, comment]
+    # The handlers' parameters are named like the widgets: they name the API endpoints' parameters.
 
-    def on_refresh(problem_, model_, min_, text_, sort_, queue_, key_, typed, request: gr.Request):
-        f = facets(ctx.store)
+    def on_refresh(problem, model, run_status, min_value, text, sort_by, queue, key, request: gr.Request):
+        f = act.filters(problem, model, run_status, min_value, text)
+        found = facets(ctx.store)
         user = getattr(request, "username", None)
-        who = gr.update(value=user, interactive=False) if user else gr.update(value=typed)
         return (
-            *act.view(cur, act.filters(problem_, model_, min_, text_), sort_, queue_, key_),
-            gr.update(choices=_choices(f.problems)),
-            gr.update(choices=_choices(f.models)),
-            who,
+            *act.view(cur, f, sort_by, queue, key),
+            *(gr.update(choices=_choices(x)) for x in (found.problems, found.models, found.statuses)),
+            gr.update(value=user, interactive=False) if user else gr.update(),
         )
 
-    def on_show(problem_, model_, min_, text_, sort_, queue_, key_):
-        return act.view(cur, act.filters(problem_, model_, min_, text_), sort_, queue_, key_)
+    def on_show(problem, model, run_status, min_value, text, sort_by, queue, key):
+        return act.view(cur, act.filters(problem, model, run_status, min_value, text), sort_by, queue, key)
 
     def on_move(delta: int):
-        def handler(problem_, model_, min_, text_, sort_, queue_, key_):
-            return act.move(cur, act.filters(problem_, model_, min_, text_), sort_, queue_, key_, delta)
+        def handler(problem, model, run_status, min_value, text, sort_by, queue, key):
+            f = act.filters(problem, model, run_status, min_value, text)
+            return act.move(cur, f, sort_by, queue, key, delta)
 
         return handler
 
-    def on_pick(problem_, model_, min_, text_, sort_, queue_, evt: gr.SelectData):
-        f = act.filters(problem_, model_, min_, text_)
-        return act.pick_row(cur, f, sort_, queue_, getattr(evt, "row_value", None))
+    def on_pick(problem, model, run_status, min_value, text, sort_by, queue, evt: gr.SelectData):
+        f = act.filters(problem, model, run_status, min_value, text)
+        return act.pick_row(cur, f, sort_by, queue, getattr(evt, "row_value", None))
 
     def on_decide(decision: str):
         def handler(
-            problem_,
-            model_,
-            min_,
-            text_,
-            sort_,
-            queue_,
-            key_,
-            seen_,
-            steps_,
-            code_,
-            comment_,
-            typed,
-            request: gr.Request,
-        ):
-            f = act.filters(problem_, model_, min_, text_)
-            who = act.annotator_of(request, typed)
+            problem, model, run_status, min_value, text, sort_by, queue, key, seen, steps, code, comment,
+            annotator, request: gr.Request,
+        ):  # fmt: skip
+            f = act.filters(problem, model, run_status, min_value, text)
+            who = act.annotator_of(request, annotator)
             return act.decide_and_next(
-                cur, f, sort_, queue_, key_, seen_, decision, (steps_, code_, comment_), who
+                cur, f, sort_by, queue, key, seen, decision, (steps, code, comment), who
             )
 
         return handler
 
-    def on_export(name_, formats_, min_, visible_):
-        return act.export(cur, name_, formats_, min_, visible_)
+    def on_export(name, formats, min_value, require_visible_pass):
+        return act.export(cur, name, formats, min_value, require_visible_pass)
 
-    refreshed = [*shown, problem, model, annotator]
-    tab.select(on_refresh, [*knobs, key, annotator], refreshed, api_name=False)
-    refresh_btn.click(on_refresh, [*knobs, key, annotator], refreshed, api_name="curate_refresh")
-    for box in (problem, model, min_value, sort, queue):
-        box.input(on_show, [*knobs, key], shown, api_name=False)
-    text.submit(on_show, [*knobs, key], shown, api_name=False)
-    prev_btn.click(on_move(-1), [*knobs, key], shown, api_name="curate_prev")
-    next_btn.click(on_move(1), [*knobs, key], shown, api_name="curate_next")
-    rows.select(on_pick, knobs, shown, api_name=False)
-    decided = [*knobs, key, seen, steps, code, comment, annotator]
+    refreshed = [*shown, problem, model, run_status, annotator]
+    tab.select(on_refresh, knobs, refreshed, api_name=False)
+    refresh_btn.click(on_refresh, knobs, refreshed, api_name="curate_refresh")
+    for box in (problem, model, run_status, min_value, sort, queue):
+        box.input(on_show, knobs, shown, api_name=False)
+    text.submit(on_show, knobs, shown, api_name=False)
+    prev_btn.click(on_move(-1), knobs, shown, api_name="curate_prev")
+    next_btn.click(on_move(1), knobs, shown, api_name="curate_next")
+    rows.select(on_pick, knobs[:-1], shown, api_name=False)
     for btn, decision in ((accept_btn, "accept"), (reject_btn, "reject"), (skip_btn, "skip")):
         btn.click(
             on_decide(decision),
-            decided,
+            [*knobs, seen, steps, code, comment, annotator],
             shown,
             api_name=f"curate_{decision}",
             concurrency_id="curate-decide",
