@@ -21,7 +21,8 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
     with gr.Blocks(title="SRA-MCTS Studio", analytics_enabled=False) as app:
         gr.Markdown(
             "# SRA-MCTS Studio\nMonte Carlo Tree Search over natural-language reasoning steps for code · "
-            "keys: <kbd>s</kbd> step, <kbd>r</kbd> run, <kbd>p</kbd> prune the selected node",
+            "keys in Search: <kbd>s</kbd> step, <kbd>r</kbd> run, <kbd>p</kbd> prune the selected node · "
+            "in Curate: <kbd>a</kbd> accept, <kbd>r</kbd> reject, <kbd>s</kbd> skip, <kbd>←</kbd>/<kbd>→</kbd> move",
             elem_id="studio-title",
         )
         with gr.Tabs() as tabs:
