@@ -35,6 +35,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/search_overhead.py
 	$(BIN)/python bench/tree_view.py
+	$(BIN)/python bench/store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts

@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sqlite3
@@ -35,6 +34,7 @@ from core.events import Event
 from core.problems import Problem
 from core.records import Usage, to_plain
 from core.store_open import StoreError, open_database
+from core.store_rows import NodeEncoder, changed_nodes, dumps, signature
 from core.store_schema import Annotation, DatasetRow, RunRow, immediate
 from core.tree import Node, Tree
 
@@ -56,28 +56,13 @@ class UnknownRun(KeyError):
         return f"no run {self.args[0]!r} in the store"
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
-def _signature(node: Node) -> tuple:
-    """What decides whether a node must be rewritten: its fields, with lists copied.
-
-    Records (critic, ucb, ...) are replaced by the search, never changed in place,
-    so holding the record objects is enough; comparing is cheap (identity first).
-    """
-    return tuple(tuple(v) if isinstance(v, list) else v for v in map(node.__dict__.get, _NODE_FIELDS))
-
-
-_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(Node))
-
-
 class Store:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else data_dir() / DB_NAME
         self._local = threading.local()
         self._saved: dict[str, dict[int, tuple]] = {}  # run -> node id -> signature last committed
         self._saved_lock = threading.Lock()
+        self._encoder = NodeEncoder()
         self.conn  # noqa: B018 - open (and migrate) now: bad input fails here, as one StoreError
 
     @property
@@ -109,10 +94,9 @@ class Store:
             "usage": to_plain(tree.usage),
         }
         status = status or ("finished" if tree.stopped else "running")
-        signatures = {n.id: _signature(n) for n in tree.nodes.values()}
         with self._saved_lock:
             before = self._saved.get(run_id, {})
-        changed = [n for n in tree.nodes.values() if before.get(n.id) != signatures[n.id]]
+        changed, signatures = changed_nodes(tree.nodes.values(), before)
         conn = self.conn
         with immediate(conn):
             conn.execute(
@@ -129,8 +113,8 @@ class Store:
                 (
                     run_id,
                     tree.problem.id,
-                    _dumps(tree.problem.to_dict()),
-                    _dumps(tree.config.to_dict()),
+                    dumps(tree.problem.to_dict()),
+                    dumps(tree.config.to_dict()),
                     tree.config.digest(),
                     tree.model.get("model_id", ""),
                     tree.model.get("adapter"),
@@ -140,7 +124,7 @@ class Store:
                     now,
                     now,
                     tree.iteration,
-                    _dumps(meta),
+                    dumps(meta),
                 ),
             )
             if len(before) >= len(signatures) or not before:  # stored rows may come from another tree
@@ -150,7 +134,7 @@ class Store:
                        pruned, terminal, stale, forced, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (run_id, n.id, n.parent, n.depth, n.step, n.value, n.visits, n.pruned, n.terminal)
-                    + (n.stale, n.forced, _dumps(n.to_dict()))
+                    + (n.stale, n.forced, self._encoder.dumps((run_id, n.id), n))
                     for n in changed
                 ],
             )
@@ -161,7 +145,7 @@ class Store:
             conn.executemany(
                 "INSERT INTO events (run_id, seq, iteration, kind, node, data) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, e.seq, e.iteration, e.kind.value, e.node, _dumps(e.data))
+                    (run_id, e.seq, e.iteration, e.kind.value, e.node, dumps(e.data))
                     for e in tree.events[stored:]
                 ],
             )
@@ -200,7 +184,7 @@ class Store:
             stopped=meta["stopped"],
         )
         with self._saved_lock:  # what is stored now: the next save of this tree writes only changes
-            self._saved[run_id] = {n.id: _signature(n) for n in nodes}
+            self._saved[run_id] = {n.id: signature(n) for n in nodes}
         return tree
 
     def has_run(self, run_id: str) -> bool:
@@ -263,12 +247,12 @@ class Store:
             cur = conn.execute(
                 """INSERT INTO annotations (run_id, node_id, path, decision, comment, edited, annotator,
                        created_at, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (run_id, path[-1], _dumps(path), decision, comment)
+                (run_id, path[-1], dumps(path), decision, comment)
                 + (
-                    None if edited is None else _dumps(edited),
+                    None if edited is None else dumps(edited),
                     annotator,
                     time.time(),
-                    _dumps(provenance or {}),
+                    dumps(provenance or {}),
                 ),
             )
         return int(cur.lastrowid)
@@ -301,7 +285,7 @@ class Store:
         with immediate(self.conn) as conn:
             cur = conn.execute(
                 "INSERT INTO datasets (name, format, filters, created_at, path, counts) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, format, _dumps(filters or {}), time.time(), str(path), _dumps(counts or {})),
+                (name, format, dumps(filters or {}), time.time(), str(path), dumps(counts or {})),
             )
         return int(cur.lastrowid)
 

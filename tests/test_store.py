@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,9 @@ import pytest
 
 import core.backends
 from core.cli import SearchArgs, run_search
+from core.records import BackpropEntry
 from core.store import Store, StoreError, UnknownRun, data_dir
+from core.store_rows import NodeEncoder, changed_nodes
 from core.store_schema import SCHEMA_VERSION
 from core.tree import Tree
 from tests.scripted import ScriptedBackend
@@ -104,6 +107,39 @@ def test_a_save_at_500_nodes_writes_only_what_changed(store):
         assert 0 < len(changed) < len(after) // 10
     assert len(search.tree.nodes) >= 500
     assert reloaded(store, "big") == search.tree.to_json()
+
+
+def test_changed_nodes_sees_changes_made_in_place(make_search):
+    search = make_search(max_iterations=10, end_gate=1.0)
+    search.run(4)
+    nodes = search.tree.nodes
+    changed, saved = changed_nodes(nodes.values(), {})
+    assert len(changed) == len(nodes) and changed_nodes(nodes.values(), saved)[0] == []
+    root, leaf = search.tree.root, nodes[max(nodes)]
+    root.history[1] = BackpropEntry(99, 0.5, 7)  # replaced inside the list, not appended
+    leaf.children.append(12345)
+    assert {n.id for n in changed_nodes(nodes.values(), saved)[0]} == {root.id, leaf.id}
+
+
+def test_node_rows_stay_whole_as_histories_grow_or_are_rewritten(make_search):
+    search = make_search(max_iterations=12, end_gate=1.0)
+    encoder = NodeEncoder()
+
+    def rows_match() -> None:
+        for n in search.tree.nodes.values():
+            assert json.loads(encoder.dumps(("r1", n.id), n)) == n.to_dict(), n.id
+
+    search.run(5)
+    rows_match()
+    search.run(3)  # histories grew: only the new entries are encoded, spliced onto the kept text
+    rows_match()
+    root = search.tree.root
+    root.history[1] = BackpropEntry(99, 0.5, 7)
+    rows_match()
+    del root.history[2:]
+    rows_match()
+    root.history.clear()
+    rows_match()
 
 
 def test_list_runs_filters_newest_first(store, make_search):
