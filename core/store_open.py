@@ -86,8 +86,12 @@ def check_file(path: Path) -> None:
         raise _damaged(path, "it does not start with an SQLite header")
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        raise _damaged(path, f"its header gives an impossible page size ({page_size})")
     # SQLite writes whole pages only, so any other length means a truncated (or padded) file.
-    if page_size < 512 or page_size & (page_size - 1) or size % page_size:
+    # Not while another process may be writing it (a -wal or -journal exists): leave that to SQLite.
+    in_use = any(path.with_name(path.name + end).exists() for end in ("-wal", "-journal"))
+    if size % page_size and not in_use:
         raise _damaged(path, f"its length ({size} bytes) is not a whole number of {page_size}-byte pages")
 
 

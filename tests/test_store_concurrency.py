@@ -1,4 +1,9 @@
-"""Two processes save two runs into one database at once: both load intact, nothing leaks across, no lock error."""
+"""Two processes save two runs into one database at once: both load intact, nothing leaks across, no lock error.
+
+The writers wait for each other twice, so that what is tested happens on every run, not
+only when the scheduler happens to overlap them: both open the new file at the same moment
+(each switches it to WAL and migrates it), and neither finishes before both have written.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 WRITER = textwrap.dedent(
     """
-    import sys
+    import os, sys, time
     sys.path.insert(0, sys.argv[1])
     from core.config import SearchConfig
     from core.problems import get_problem
@@ -21,15 +26,28 @@ WRITER = textwrap.dedent(
     from core.store import Store
     from tests.scripted import ScriptedBackend
 
-    store = Store(sys.argv[2])
+    run_id, other = sys.argv[3], sys.argv[6]
+
+    def wait_for(done, what):
+        deadline = time.monotonic() + 60
+        while not done():
+            if time.monotonic() > deadline:
+                sys.exit(f"{run_id}: timed out waiting for {what}")
+            time.sleep(0.005)
+
+    open(run_id + ".ready", "w").close()
+    wait_for(lambda: os.path.exists(other + ".ready"), "the other writer to start")
+    store = Store(sys.argv[2])  # both open the new file at the same moment
     problem = get_problem(sys.argv[4])
     search = Search.start(problem, SearchConfig(seed=int(sys.argv[5]), max_iterations=60, end_gate=1.0),
                           ScriptedBackend())
     while not search.finished:
         search.step()
-        store.save_tree(sys.argv[3], search.tree)
+        store.save_tree(run_id, search.tree)
         store.list_runs()  # a reader in the same process, between writes
-    open(sys.argv[3] + ".json", "w").write(search.tree.to_json())
+        if search.tree.iteration == 1:  # neither finishes before the other has written: they overlap
+            wait_for(lambda: store.has_run(other), "the other writer's first save")
+    open(run_id + ".json", "w").write(search.tree.to_json())
     """
 )
 
@@ -38,15 +56,15 @@ def test_two_writers_one_database(tmp_path):
     db = tmp_path / "studio.db"
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    runs = {"left": ("HumanEval/0", 1), "right": ("HumanEval/2", 2)}
+    runs = {"left": ("HumanEval/0", 1, "right"), "right": ("HumanEval/2", 2, "left")}
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), str(ROOT), str(db), run_id, problem, str(seed)],
+            [sys.executable, str(script), str(ROOT), str(db), run_id, problem, str(seed), other],
             cwd=tmp_path,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for run_id, (problem, seed) in runs.items()
+        for run_id, (problem, seed, other) in runs.items()
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
@@ -54,7 +72,7 @@ def test_two_writers_one_database(tmp_path):
 
     store = Store(db)
     assert sorted(r.id for r in store.list_runs()) == ["left", "right"]
-    for run_id, (problem, _) in runs.items():
+    for run_id, (problem, _, _) in runs.items():
         tree = store.load_tree(run_id)
         assert tree.to_json() == (tmp_path / f"{run_id}.json").read_text()
         assert tree.problem.id == problem and tree.iteration == 60
