@@ -27,19 +27,18 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from core.config import SearchConfig
 from core.events import Event
 from core.problems import Problem
 from core.records import Usage, to_plain
+from core.store_curation import CurationTables
 from core.store_open import StoreError, open_database
 from core.store_rows import NodeEncoder, changed_nodes, dumps, signature
 from core.store_schema import Annotation, DatasetRow, RunRow, immediate
 from core.tree import Node, Tree
 
 DB_NAME = "studio.db"
-DECISIONS = ("accept", "reject", "skip")
 
 
 def data_dir() -> Path:
@@ -56,7 +55,7 @@ class UnknownRun(KeyError):
         return f"no run {self.args[0]!r} in the store"
 
 
-class Store:
+class Store(CurationTables):
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else data_dir() / DB_NAME
         self._local = threading.local()
@@ -225,73 +224,6 @@ class Store:
             + " ORDER BY r.created_at DESC, r.rowid DESC"
         )
         return [RunRow(*row) for row in self.conn.execute(sql, params)]
-
-    # --- curation -------------------------------------------------------------------------
-    def add_annotation(
-        self,
-        run_id: str,
-        path: list[int],
-        decision: str,
-        *,
-        comment: str = "",
-        edited: Any = None,
-        annotator: str = "",
-        provenance: dict[str, Any] | None = None,
-    ) -> int:
-        """Record a decision on the path root..``path[-1]``; returns the annotation id."""
-        if decision not in DECISIONS:
-            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
-        if not path:
-            raise ValueError("an annotation needs a non-empty path of node ids")
-        with immediate(self.conn) as conn:
-            cur = conn.execute(
-                """INSERT INTO annotations (run_id, node_id, path, decision, comment, edited, annotator,
-                       created_at, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (run_id, path[-1], dumps(path), decision, comment)
-                + (
-                    None if edited is None else dumps(edited),
-                    annotator,
-                    time.time(),
-                    dumps(provenance or {}),
-                ),
-            )
-        return int(cur.lastrowid)
-
-    def annotations(self, run_id: str | None = None, decision: str | None = None) -> list[Annotation]:
-        where, params = [], []
-        for column, value in (("run_id", run_id), ("decision", decision)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = (
-            "SELECT * FROM annotations" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
-        )
-        return [
-            Annotation(
-                i, r, n, json.loads(p), d, c, None if e is None else json.loads(e), a, t, json.loads(pv)
-            )
-            for i, r, n, p, d, c, e, a, t, pv in self.conn.execute(sql, params)
-        ]
-
-    def add_dataset(
-        self,
-        name: str,
-        format: str,
-        path: str | Path,
-        *,
-        filters: dict[str, Any] | None = None,
-        counts: dict[str, Any] | None = None,
-    ) -> int:
-        with immediate(self.conn) as conn:
-            cur = conn.execute(
-                "INSERT INTO datasets (name, format, filters, created_at, path, counts) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, format, dumps(filters or {}), time.time(), str(path), dumps(counts or {})),
-            )
-        return int(cur.lastrowid)
-
-    def datasets(self) -> list[DatasetRow]:
-        rows = self.conn.execute("SELECT * FROM datasets ORDER BY id DESC")
-        return [DatasetRow(i, n, f, json.loads(fl), t, p, json.loads(c)) for i, n, f, fl, t, p, c in rows]
 
 
 __all__ = ["Annotation", "DatasetRow", "RunRow", "Store", "StoreError", "UnknownRun", "data_dir"]
