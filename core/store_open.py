@@ -10,9 +10,10 @@ read-only folder ("unable to open database file") does not say which is at fault
 
 Example::
 
-    conn = open_database(Path("/data/studio.db"))   # migrated, WAL; or StoreError:
-    # StoreError: /data/studio.db is not a studio database (or is damaged): file is not a database.
-    #             Move it away (the studio then starts a new one) or set SRA_STUDIO_DATA to another folder.
+    conn = open_database(Path("/data/studio.db"))   # migrated, WAL; or, for a text file there:
+    # StoreError: /data/studio.db is not a studio database (or is damaged): it does not start with an
+    # SQLite header. Move it away (the studio then starts a new one), or set SRA_STUDIO_DATA to another
+    # folder; the file was left as it is
 """
 
 from __future__ import annotations
