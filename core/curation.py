@@ -111,7 +111,7 @@ def provenance(tree: Tree) -> dict[str, Any]:
     return {
         "model": tree.model.get("model_id", ""),
         "backend": tree.model.get("backend", ""),
-        "adapter": None,  # fine-tuned adapters come with the training loop
+        "adapter": tree.model.get("adapter"),
         "seed": tree.config.seed,
         "config_hash": tree.config.digest(),
     }

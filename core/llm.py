@@ -101,6 +101,7 @@ class LLMBackend(Protocol):
 
     name: str  # backend kind, e.g. "transformers"
     model_id: str  # what was loaded, e.g. "embedded:SmolLM2-135M-Instruct"
+    # Backends may also carry ``adapter: str | None``, the name of a LoRA adapter on top of the model.
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Run every request in one batched call; results keep the requests' order."""
@@ -126,6 +127,7 @@ class CountingBackend:
         self.inner = inner
         self.name = inner.name
         self.model_id = inner.model_id
+        self.adapter = getattr(inner, "adapter", None)
         self.stats = CallStats()
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:

@@ -46,6 +46,9 @@ class Search(Steering):
     @classmethod
     def start(cls, problem: Problem, config: SearchConfig, backend: LLMBackend) -> Search:
         model = {"backend": backend.name, "model_id": backend.model_id}
+        adapter = getattr(backend, "adapter", None)  # a fine-tuned LoRA adapter's name, when one is loaded
+        if adapter:
+            model["adapter"] = adapter
         return cls(Tree.new(problem, config, model), backend)
 
     @property
