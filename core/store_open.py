@@ -51,6 +51,11 @@ def open_database(path: Path) -> sqlite3.Connection:
         text = str(exc)
         if "not a database" in text or "malformed" in text:
             raise _damaged(path, text) from exc
+        if "locked" in text:
+            raise StoreError(
+                f"the studio database {path} is held by another process ({text}): let it finish or stop"
+                f" it, or {ELSEWHERE}"
+            ) from exc
         raise StoreError(
             f"cannot open the studio database {path} ({text}): check that it and its folder are"
             f" writable by you, or {ELSEWHERE}"

@@ -7,9 +7,11 @@ only when the scheduler happens to overlap them: both open the new file at the s
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from core.store import Store
@@ -84,3 +86,24 @@ def test_two_writers_one_database(tmp_path):
         assert events == len(tree.events)
     total = store.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
     assert total == sum(len(store.load_tree(r).nodes) for r in runs)
+
+
+def test_opening_a_new_file_waits_while_another_opener_holds_it(tmp_path):
+    """The race the two writers can hit, made certain: the switch to WAL meets a held lock.
+
+    SQLite refuses the switch at once ("database is locked", no busy wait) while another
+    connection holds the write lock of a file still in rollback mode, as a second process
+    does while it creates the file; the store must wait for it, not fail.
+    """
+    path = tmp_path / "studio.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, other.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        store = Store(path)
+    finally:
+        release.join()
+        other.close()
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.schema_version() >= 1 and store.list_runs() == []
