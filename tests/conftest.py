@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from core.config import SearchConfig
 from core.problems import Problem
 from core.search import Search
 from tests.scripted import ScriptedBackend
+
+
+def pytest_configure(config) -> None:
+    """No test writes to the user's studio database, exports or adapters: point the data dir at a temp folder.
+
+    Subprocesses (the studio, the CLI, training workers) inherit it. A test that needs its own folder sets
+    SRA_STUDIO_DATA itself.
+    """
+    os.environ["SRA_STUDIO_DATA"] = tempfile.mkdtemp(prefix="sra-studio-test-data-")
 
 
 @pytest.fixture
