@@ -78,8 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--annotator", default="cli", help="the name recorded as annotator in each record's meta"
     )
+    add_finetune_args(sub)
     add_studio_args(parser)
     return parser
+
+
+def add_finetune_args(sub) -> None:
+    ft = sub.add_parser(
+        "finetune", help="LoRA fine-tune on an exported dataset, headless (Ctrl-C stops cleanly)"
+    )
+    ft.add_argument("--dataset", required=True, help="an export folder (its sft.jsonl) or an SFT JSONL file")
+    ft.add_argument("--preset", default="default", help="'CPU quick', 'default' (the default) or 'GPU'")
+    ft.add_argument("--base-model", help="'embedded' (default), a Hugging Face id or a local path")
+    ft.add_argument("--name", dest="adapter_name", help="the adapter's name (default: <dataset>-<time>)")
+    for flag, kind in (("--lora-r", int), ("--lora-alpha", int), ("--lora-dropout", float)):
+        ft.add_argument(flag, type=kind)
+    ft.add_argument("--target-modules", help="comma-separated, e.g. q_proj,k_proj,v_proj,o_proj")
+    ft.add_argument("--lr", dest="learning_rate", type=float, help="learning rate")
+    ft.add_argument("--epochs", type=float)
+    ft.add_argument("--batch-size", type=int)
+    ft.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
+    ft.add_argument("--max-length", type=int, help="tokens per record (longer ones are cut)")
+    ft.add_argument("--seed", type=int)
+    ft.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    ft.add_argument("--preview", action="store_true", help="print the resolved config and exit")
 
 
 def add_studio_args(p: argparse.ArgumentParser) -> None:
@@ -96,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir:
         os.environ["SRA_STUDIO_DATA"] = args.data_dir  # read by core.store.data_dir()
     try:
+        if args.command == "finetune":
+            from core.finetune_cli import FinetuneArgs, run_finetune
+
+            names = FinetuneArgs.__dataclass_fields__
+            return run_finetune(FinetuneArgs(**{k: v for k, v in vars(args).items() if k in names}))
         if args.command == "export":
             from core.export_cli import run_export
 

@@ -7,6 +7,7 @@ Example::
 
     backends = BackendPool()
     llm = backends.get("transformers", "embedded")   # loaded once, then shared
+    tuned = backends.get("transformers", "embedded", adapter="v1-lora")   # a LoRA adapter on top
     runs = RunRegistry()
     run_id = runs.add(search, owner="alice")
     save_run(store, runs.get(run_id))   # autosave: under the search lock, so never half an iteration
@@ -25,24 +26,30 @@ from core.store import Store
 
 
 class BackendPool:
-    """Loads each (kind, model) once; concurrent callers wait for the same load."""
+    """Loads each (kind, model, adapter) once; concurrent callers wait for the same load.
 
-    def __init__(self, loader: Callable[[str, str], LLMBackend] | None = None) -> None:
+    ``adapter`` names a registered LoRA adapter on top of ``model`` (None: the plain model);
+    a loader is called as ``loader(kind, model)`` or, for an adapter, ``loader(kind, model, adapter=...)``.
+    """
+
+    def __init__(self, loader: Callable[..., LLMBackend] | None = None) -> None:
         self._loader = loader
         self._lock = threading.Lock()
-        self._backends: dict[tuple[str, str], LLMBackend] = {}
+        self._backends: dict[tuple[str, str, str | None], LLMBackend] = {}
 
-    def get(self, kind: str, model: str) -> LLMBackend:
+    def get(self, kind: str, model: str, adapter: str | None = None) -> LLMBackend:
         with self._lock:
-            key = (kind, model)
+            key = (kind, model, adapter or None)
             if key not in self._backends:
                 loader = self._loader
                 if loader is None:
                     from core.backends import load_backend as loader
-                self._backends[key] = loader(kind, model)
+                extra = {"adapter": adapter} if adapter else {}
+                self._backends[key] = loader(kind, model, **extra)
             return self._backends[key]
 
-    def loaded(self) -> list[tuple[str, str]]:
+    def loaded(self) -> list[tuple[str, str, str | None]]:
+        """(kind, model, adapter) of every loaded backend."""
         with self._lock:
             return list(self._backends)
 

@@ -7,6 +7,7 @@ Example::
 
     backend = load_backend("transformers", "embedded")     # SmolLM2-135M-Instruct, CPU or CUDA
     backend = load_backend("transformers", "Qwen/Qwen2.5-0.5B-Instruct", dtype="bfloat16")
+    backend = load_backend("transformers", "embedded", adapter="v1-lora")   # a registered LoRA adapter
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
 
 
 def load_backend(kind: str = "transformers", model: str = "embedded", **options: Any) -> LLMBackend:
-    """Build the backend ``kind`` for ``model``; ``options`` go to its constructor (device, dtype ...)."""
+    """Build the backend ``kind`` for ``model``; ``options`` go to its constructor (device, dtype, adapter ...)."""
     if kind not in BACKENDS:
         raise ValueError(f"unknown backend {kind!r}; valid kinds: {', '.join(BACKENDS)}")
     if kind not in _IMPLEMENTATIONS:

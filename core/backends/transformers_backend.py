@@ -10,6 +10,8 @@ Example::
 
     backend = TransformersBackend()                        # embedded model, CPU or CUDA
     [res] = backend.generate([GenerationRequest((ChatMessage("user", "Hi"),), n=3, temperature=0.7)])
+    tuned = TransformersBackend("embedded", adapter="v1-lora")   # a registered LoRA adapter on top
+    tuned.model_id                                         # 'embedded:SmolLM2-135M-Instruct+lora:v1-lora'
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ class TransformersBackend:
         device: str | None = None,
         dtype: str | None = None,
         cache_dir: Path | str | None = None,
+        adapter: str | None = None,
     ) -> None:
-        source, self.model_id = _resolve_source(model, Path(cache_dir) if cache_dir else None)
+        source, self.model_id = resolve_source(model, Path(cache_dir) if cache_dir else None)
+        self.adapter: str | None = None  # the registry name of the LoRA adapter on top, if any
+        info = _find_adapter(adapter, model) if adapter else None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = _resolve_dtype(dtype, self.device)
         # Set to False to encode every row's prompt separately (used to check and measure the reuse).
@@ -59,6 +64,10 @@ class TransformersBackend:
         except (OSError, ValueError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelNotAvailable(f"Could not load model '{model}': {reason}") from exc
+        # Checked on the plain model: a PeftModel's forward takes **kwargs only.
+        accepts = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        if info is not None:
+            self._load_adapter(info)
         self.model.to(self.device).eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
@@ -67,10 +76,21 @@ class TransformersBackend:
         eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
         self._end_ids = {*eos, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id} - {None}
         # The prefix pass needs only the cache: skip the vocabulary projection for all but one position.
-        accepts = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self._last_logit_only = {"logits_to_keep": 1} if accepts else {}
         self.load_seconds = time.perf_counter() - start
         log.info("Loaded %s on %s/%s in %.1f s", self.model_id, self.device, self.dtype, self.load_seconds)
+
+    def _load_adapter(self, info) -> None:
+        """Wrap the model in peft's LoRA layers, unmerged: merging into bf16 weights would round the deltas away."""
+        from peft import PeftModel
+
+        try:
+            self.model = PeftModel.from_pretrained(self.model, str(info.path))
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelNotAvailable(f"Could not load adapter '{info.name}': {reason}") from exc
+        self.adapter = info.name
+        self.model_id = f"{self.model_id}+lora:{info.name}"
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         """The exact prompt text the model sees (chat template plus the assistant header)."""
@@ -208,7 +228,23 @@ class _StopStrings(StoppingCriteria):
         return done
 
 
-def _resolve_source(model: str | None, cache_dir: Path | None) -> tuple[str, str]:
+def _find_adapter(adapter: str, model: str | None):
+    """The registry entry for ``adapter``; it must have been trained on ``model``."""
+    from core.adapters import UnknownAdapter, get_adapter, same_base
+
+    try:
+        info = get_adapter(adapter)
+    except UnknownAdapter as exc:
+        raise ModelNotAvailable(str(exc)) from None
+    if not same_base(info.base_model, model):
+        raise ModelNotAvailable(
+            f"Adapter '{info.name}' was trained on '{info.base_model}', not on '{model}': "
+            f"load it with model '{info.base_model}'"
+        )
+    return info
+
+
+def resolve_source(model: str | None, cache_dir: Path | None = None) -> tuple[str, str]:
     """Map a model name to (what from_pretrained loads, the id we report)."""
     if is_embedded(model):
         return str(embedded_model_dir(cache_dir)), EMBEDDED_MODEL_ID
