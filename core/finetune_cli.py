@@ -23,7 +23,8 @@ from typing import TextIO
 
 from core.cli import UsageError
 from core.finetune_config import FinetuneConfig, FinetuneError, preset, preview
-from core.finetune_job import FinetuneJobs, JobStatus, read_progress
+from core.finetune_job import FinetuneJobs, JobStatus
+from core.job_files import read_progress
 
 
 @dataclass(frozen=True)

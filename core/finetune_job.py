@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -34,12 +33,12 @@ from typing import Any
 
 from core.adapters import adapters_dir
 from core.finetune_config import FinetuneConfig, FinetuneError, check_base_model, read_dataset, resolve_device
+from core.job_files import log_tail, process_alive, process_start_time, read_json, read_progress, write_json
 from core.store import data_dir
 
 FINAL = ("finished", "stopped", "failed")
 PROJECT = Path(__file__).resolve().parent.parent
 START_GRACE_S = 60.0  # a job with no pid file after this long never started
-TAIL_LINES = 40
 
 
 class UnknownJob(KeyError):
@@ -66,45 +65,6 @@ class JobStatus:
     @property
     def done(self) -> bool:
         return self.state in FINAL
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def read_progress(path: Path) -> list[dict[str, Any]]:
-    out = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # a line being written right now
-    return out
-
-
-def log_tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 64_000))
-            text = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    return [x.rstrip("\r") for x in text.splitlines()[-lines:]]
 
 
 def default_adapter_name(dataset: Path) -> str:
@@ -151,7 +111,7 @@ class FinetuneJobs:
             write_json(job_dir / "job.json", job)
             write_json(job_dir / "status.json", {"state": "starting", "message": "starting the worker"})
             self._procs[job_id] = proc = self._spawn(job_dir)
-            write_json(job_dir / "pid", {"pid": proc.pid, "start": _start_time(proc.pid)})
+            write_json(job_dir / "pid", {"pid": proc.pid, "start": process_start_time(proc.pid)})
         return job_id
 
     def _spawn(self, job_dir: Path) -> subprocess.Popen:
@@ -169,11 +129,7 @@ class FinetuneJobs:
             )
 
     def _pending_names(self) -> set[str]:
-        return {
-            read_json(d / "job.json").get("config", {}).get("adapter_name")
-            for d in self._dirs()
-            if read_json(d / "status.json").get("state") not in FINAL
-        }
+        return {s.config.get("adapter_name", "") for s in self.jobs() if not s.done}
 
     def _dirs(self) -> list[Path]:
         if not self.root.is_dir():
@@ -233,7 +189,7 @@ class FinetuneJobs:
         if not pid:
             age = time.time() - read_json(job_dir / "job.json").get("created_at", time.time())
             return "the training process never started" if age > START_GRACE_S else None
-        if _alive(int(pid["pid"]), pid.get("start")):
+        if process_alive(int(pid["pid"]), pid.get("start")):
             return None
         return "the training process ended without a final state (it crashed or was killed)"
 
@@ -255,7 +211,7 @@ class FinetuneJobs:
         job_dir = self._dir(job_id)
         (job_dir / "stop").touch()
         pid = read_json(job_dir / "pid")
-        if pid and _alive(int(pid["pid"]), pid.get("start")):  # never signal a reused pid
+        if pid and process_alive(int(pid["pid"]), pid.get("start")):  # never signal a reused pid
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid["pid"]), signal.SIGTERM)
         return self.wait(job_id, wait_s)
@@ -272,29 +228,3 @@ class FinetuneJobs:
     def jobs(self) -> list[JobStatus]:
         """Every job, newest first."""
         return sorted((self.status(d.name) for d in self._dirs()), key=lambda s: s.created_at, reverse=True)
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks (field 22 of /proc/PID/stat), to tell a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    stat_path = Path(f"/proc/{pid}/stat")
-    if stat_path.parent.parent.joinpath("self").exists():  # Linux: a zombie or a reused pid counts as dead
-        try:
-            fields = stat_path.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return False
-        return fields[0] != "Z" and (start is None or fields[19] == start)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m core.finetune_worker JOB_DIR\n")
         return 2
     job_dir = Path(argv[0])
-    from core.finetune_job import read_json, write_json
+    from core.job_files import read_json, write_json
 
     job = read_json(job_dir / "job.json")
     status: dict[str, Any] = {"state": "running", "pid": os.getpid(), "started_at": time.time()}
@@ -118,6 +118,7 @@ def train(job: dict[str, Any], job_dir: Path, stop: threading.Event, report) -> 
     except (OSError, ValueError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FinetuneError(f"could not load base model {job['base_model']!r}: {reason}") from exc
+    log.info("loaded %s (%s) in %s", job["base_model"], source, dtype)
     if stop.is_set():
         return "stopped", None, "stopped before training began"
     rows = [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in data.rows]
@@ -132,8 +133,8 @@ def train(job: dict[str, Any], job_dir: Path, stop: threading.Event, report) -> 
     )
     trainer.remove_callback(PrinterCallback)  # it prints each log dict; our progress lines say the same
     trainer.train()
-    state = "stopped" if stop.is_set() else "finished"
     steps, max_steps = trainer.state.global_step, trainer.state.max_steps
+    state = "stopped" if stop.is_set() and steps < max_steps else "finished"
     if steps == 0:
         return "stopped", None, "stopped before the first step: no adapter saved"
     name = save_adapter(trainer.model, job, data, cfg, state, progress.summary(steps, max_steps, device))
@@ -190,7 +191,8 @@ def progress_callback(path: Path, stop: threading.Event, report):
             report(message="training", max_steps=state.max_steps)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if stop.is_set():
+            if stop.is_set() and not control.should_training_stop:
+                log.info("stop requested: stopping after step %d", state.global_step)
                 control.should_training_stop = True
 
         def on_log(self, args, state, control, logs=None, **kwargs):

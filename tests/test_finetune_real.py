@@ -22,7 +22,8 @@ import pytest
 from core.adapters import get_adapter
 from core.export_formats import response_text
 from core.finetune_config import preset
-from core.finetune_job import FinetuneJobs, UnknownJob, read_json, read_progress, write_json
+from core.finetune_job import FinetuneJobs, UnknownJob
+from core.job_files import read_json, read_progress, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 slow = pytest.mark.slow
