@@ -176,7 +176,9 @@ def test_start_refuses_bad_input_before_spawning(tmp_path: Path, export: Path) -
         (FinetuneConfig(dataset=str(empty)), "has no records"),
         (FinetuneConfig(dataset=str(export), base_model=str(tmp_path / "nope")), "unknown base model"),
         (FinetuneConfig(dataset=str(export), batch_size=0), "batch_size"),
+        (FinetuneConfig(dataset=str(export), adapter_name="taken"), "adapter_name 'taken' is taken"),
     ]
+    (tmp_path / "adapters" / "taken").mkdir(parents=True)
     for cfg, message in bad:
         with pytest.raises(FinetuneError, match=message):
             jobs.start(cfg)
