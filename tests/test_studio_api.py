@@ -17,7 +17,7 @@ from tests.scripted import ScriptedBackend
 from ui.app import build_app
 from ui.context import StudioContext
 
-KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, '{"end_gate": 1.0}']
+KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, '{"end_gate": 1.0}', ""]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_bad_requests_get_clear_errors(studio):
     with pytest.raises(Exception, match="cannot prune the root"):
         c.predict(run_id, 0, api_name="/prune")
     with pytest.raises(Exception, match="bad setting"):
-        c.predict("HumanEval/0", "", "paper defaults", 2, 3, 0.5, 0.7, 0, "{oops", api_name="/new_search")
+        c.predict("HumanEval/0", "", "paper defaults", 2, 3, 0.5, 0.7, 0, "{oops", "", api_name="/new_search")
 
 
 def test_two_clients_at_once_keep_their_own_runs(studio):

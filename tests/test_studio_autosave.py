@@ -17,7 +17,7 @@ from tests.scripted import ScriptedBackend
 from ui.app import build_app
 from ui.context import StudioContext
 
-KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, '{"end_gate": 1.0}']
+KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, '{"end_gate": 1.0}', ""]
 FILTERS = ["", "", "", "", "any time", ""]
 
 

@@ -63,7 +63,7 @@ def test_studio_answers_on_loopback_and_runs_a_search(studio):
     with urllib.request.urlopen(studio, timeout=5) as resp:
         assert "SRA-MCTS Studio" in resp.read().decode()
     client = Client(studio, verbose=False)
-    knobs = ["quick demo", 1, 2, 0.5, 0.7, 0, ""]
+    knobs = ["quick demo", 1, 2, 0.5, 0.7, 0, "", ""]
     out = client.predict("HumanEval/2", "", *knobs, api_name="/new_search")
     run_id = out[0]
     assert run_id and "HumanEval/2" in out[2] and "iteration 0" in out[2]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.registry import BackendPool, RunRegistry
-from core.store import Store
+from core.store import Store, data_dir
 
 
 @dataclass
@@ -15,3 +16,7 @@ class StudioContext:
     backends: BackendPool = field(default_factory=BackendPool)
     runs: RunRegistry = field(default_factory=RunRegistry)
     store: Store | None = None  # None: nothing is saved (some tests); the launched studio always has one
+
+    def data_root(self) -> Path:
+        """The folder beside the database: exports, training jobs."""
+        return self.store.path.parent if self.store is not None else data_dir()

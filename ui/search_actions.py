@@ -140,7 +140,7 @@ def find_run(ctx: StudioContext, run_id: str | None) -> Run | None:
             tree = ctx.store.load_tree(run_id)
         except (UnknownRun, sqlite3.Error, ValueError, KeyError) as exc:
             raise gr.Error(f"cannot reopen run {run_id} from the database: {exc}") from None
-        return Search(tree, backend(ctx))
+        return Search(tree, backend(ctx, tree.model.get("adapter")))
 
     return ctx.runs.get_or_add(run_id, reopen)
 
@@ -154,11 +154,12 @@ def get_run(ctx: StudioContext, run_id: str | None) -> Run:
     return run
 
 
-def backend(ctx: StudioContext):
+def backend(ctx: StudioContext, adapter: str | None = None):
+    """The studio's model, with a registered LoRA adapter on top when one is named."""
     try:
-        return ctx.backends.get(ctx.backend, ctx.model)
-    except (BackendError, ValueError) as exc:
-        raise gr.Error(str(exc)) from None
+        return ctx.backends.get(ctx.backend, ctx.model, adapter or None)
+    except (BackendError, ValueError, KeyError) as exc:
+        raise gr.Error(str(exc).strip("'\"")) from None
 
 
 def save(ctx: StudioContext, run: Run) -> None:
@@ -175,12 +176,13 @@ def new_search(
     text: str,
     config: SearchConfig,
     owner: str,
+    adapter: str | None = None,
 ) -> Run:
     try:
         problem = resolve_problem(problem_id, text or "")
     except (ValueError, KeyError) as exc:
         raise gr.Error(str(exc).strip("'\"")) from None
-    search = Search.start(problem, config, backend(ctx))
+    search = Search.start(problem, config, backend(ctx, adapter))
     run = ctx.runs.get(ctx.runs.add(search, owner=owner))
     save(ctx, run)
     return run

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from core.adapters import list_adapters
 from core.config import ConfigError
 from core.presets import PRESETS
 from core.problems import get_problem, load_humaneval
@@ -25,6 +26,11 @@ ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_
 
 def problem_choices() -> list[tuple[str, str]]:
     return [(f"{p.id} · {p.entry_point}", p.id) for p in load_humaneval()]
+
+
+def adapter_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+    """The base model, then every registered LoRA adapter (newest first)."""
+    return [("base model", "")] + [(a.name, a.name) for a in list_adapters(ctx.data_root() / "adapters")]
 
 
 def pick_problem(problem_id: str | None) -> str:
@@ -76,7 +82,16 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                     label="Problem (edit it to make your own)",
                     max_lines=14,
                 )
-                preset = gr.Dropdown(list(PRESETS), value="paper defaults", label="Preset")
+                with gr.Row():
+                    preset = gr.Dropdown(list(PRESETS), value="paper defaults", label="Preset", min_width=140)
+                    adapter = gr.Dropdown(
+                        adapter_choices(ctx),
+                        value="",
+                        label="Policy: base model or a LoRA adapter",
+                        allow_custom_value=True,
+                        elem_id="adapter-picker",
+                        min_width=160,
+                    )
                 with gr.Row():
                     iterations = gr.Number(
                         4,
@@ -146,7 +161,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         rescore_out = gr.Markdown(elem_id="rescore-result")
 
     view = [run_id, tree, status, best, code, timeline, replay]
-    knobs = [preset, iterations, k, c, temperature, seed, advanced]
+    knobs = [preset, iterations, k, c, temperature, seed, advanced, adapter]
 
     def config_from(preset_name, its, k_, c_, temp, seed_, adv):
         try:
@@ -158,25 +173,25 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         except (ConfigError, ValueError) as exc:
             raise gr.Error(f"bad setting: {exc}") from None
 
-    def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, adv, request: gr.Request):
+    def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
-        run = act.new_search(ctx, pid, txt, config, owner=_owner(request))
+        run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
         return (*act.render(run), run.id)
 
-    def on_step(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, request: gr.Request):
+    def on_step(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         run = act.find_run(ctx, rid)
         if run is None:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
-            run = act.new_search(ctx, pid, txt, config, owner=_owner(request))
+            run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
         act.step(run)
         act.save(ctx, run)
         return (*act.render(run), run.id)
 
-    def on_run(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, request: gr.Request):
+    def on_run(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         run = act.find_run(ctx, rid)
         if run is None or run.search.finished and run.search.tree.stopped in ("end_gate", "exhausted"):
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
-            run = act.new_search(ctx, pid, txt, config, owner=_owner(request))
+            run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
         yield (*act.render(run), run.id)
         for _ in act.run_iterations(run, int(its or 1)):
             act.save(ctx, run)
@@ -272,6 +287,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     node.input(lambda rid, n: inspect(ctx, rid, n), [run_id, node], inspector, api_name="inspect")
     replay.release(on_replay, [run_id, replay], tree, api_name="replay")
     picker.change(pick_problem, picker, text, api_name="pick_problem")
+    adapter.focus(lambda: gr.update(choices=adapter_choices(ctx)), None, adapter, api_name=False)
     download.click(
         lambda rid: act.tree_file(act.get_run(ctx, rid)), run_id, download, api_name="download_tree"
     )

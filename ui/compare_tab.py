@@ -1,0 +1,103 @@
+"""The Compare tab: two trees of the same problem side by side, e.g. the base model against an adapter."""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+
+import gradio as gr
+
+from core.search import best_node
+from core.snapshot import snapshot
+from core.store import UnknownRun
+from core.tree import Tree
+from ui.context import StudioContext
+from ui.tree_view import create_tree_view, tree_view_payload
+
+NO_STORE = "_No database: only saved runs can be compared._"
+
+
+def run_choices(ctx: StudioContext, problem: str | None = None) -> list[tuple[str, str]]:
+    """Stored runs as (label, id), newest first; the label names the problem, model and adapter."""
+    rows = ctx.store.list_runs(problem=problem or None) if ctx.store is not None else []
+    return [
+        (
+            f"{r.problem_id} · {r.model}{' + ' + r.adapter if r.adapter else ''} · {r.id} · {r.nodes} nodes",
+            r.id,
+        )
+        for r in rows
+    ]
+
+
+def tree_of(ctx: StudioContext, run_id: str) -> Tree:
+    live = ctx.runs.get(run_id)
+    if live is not None:
+        return live.search.tree
+    if ctx.store is None:
+        raise gr.Error("no database to read runs from")
+    try:
+        return ctx.store.load_tree(run_id)
+    except (UnknownRun, sqlite3.Error) as exc:
+        raise gr.Error(str(exc).strip("'\"")) from None
+
+
+def summary(tree: Tree) -> str:
+    best = best_node(tree)
+    adapter = tree.model.get("adapter")
+    rate = tree.usage.parse_rate
+    lines = [
+        f"**{html.escape(tree.problem.id)}** · {html.escape(tree.model.get('model_id', '?'))}"
+        + (f" + **{html.escape(adapter)}**" if adapter else " (base)"),
+        f"{tree.iteration} iterations · {len(tree.nodes)} nodes · critic parse rate "
+        f"{'n/a' if rate is None else f'{rate:.0%}'} · {tree.usage.completion_tokens} tokens",
+        f"Best node #{best.id} · Q={best.value:.3f} · {best.terminal_reason or 'open'}",
+    ]
+    ex = best.execution
+    if ex is not None and ex.visible is not None:
+        v = ex.visible
+        lines.append(f"visible tests {v.tests - v.failed}/{v.tests} ({'pass' if v.passed else 'fail'})")
+    lines += [f"{i}. {html.escape(s)}" for i, s in enumerate(tree.steps(best.id), 1)]
+    return "\n\n".join(lines)
+
+
+def create_compare_tab(ctx: StudioContext) -> None:
+    with gr.Tab("Compare", id="compare") as tab:
+        if ctx.store is None:
+            gr.Markdown(NO_STORE)
+            return
+        gr.Markdown(
+            "Two saved runs side by side: the same problem searched with the base model and an adapter."
+        )
+        with gr.Row():
+            problem = gr.Textbox(label="Problem filter (e.g. HumanEval/0; empty: all)", scale=2)
+            refresh = gr.Button("Refresh", elem_id="compare-refresh-btn")
+        sides = []
+        with gr.Row(equal_height=False):
+            for side in ("left", "right"):
+                with gr.Column():
+                    pick = gr.Dropdown(
+                        run_choices(ctx),
+                        value=None,
+                        label=f"Run ({side}); or type a run id",
+                        allow_custom_value=True,
+                        elem_id=f"compare-{side}-run",
+                    )
+                    view = create_tree_view(elem_id=f"compare-{side}-tree")
+                    text = gr.Markdown(elem_id=f"compare-{side}-summary")
+                sides.append((pick, view, text))
+
+    def on_refresh(problem_: str):
+        choices = run_choices(ctx, (problem_ or "").strip())
+        return [gr.update(choices=choices) for _ in sides]
+
+    def on_pick(run_id: str | None):
+        if not run_id:
+            return gr.skip(), gr.skip()
+        tree = tree_of(ctx, run_id)
+        return tree_view_payload(snapshot(tree), None, scope=f"compare-{run_id}"), summary(tree)
+
+    pickers = [pick for pick, _, _ in sides]
+    for trigger in (refresh.click, tab.select, problem.submit):
+        trigger(on_refresh, problem, pickers, api_name=False)
+    for i, (pick, view, text) in enumerate(sides):
+        pick.change(on_pick, pick, [view, text], api_name="compare_run" if i == 0 else False)

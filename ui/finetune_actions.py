@@ -1,0 +1,160 @@
+"""Fine-tune tab handlers: widget values to a training config, and a job's status to widget values.
+
+The job itself runs in its own process (``core.finetune_job``); these functions
+only start, stop and read it, so a closed page or a restarted studio loses nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from core.finetune_config import FinetuneConfig, FinetuneError, preset
+from core.finetune_job import FinetuneJobs, JobStatus, UnknownJob
+
+ACTIVE = ("starting", "running")
+FIELDS = (
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "learning_rate",
+    "epochs",
+    "batch_size",
+    "grad_accum",
+    "max_length",
+    "seed",
+)
+INTEGER_FIELDS = ("lora_r", "lora_alpha", "batch_size", "grad_accum", "max_length", "seed")
+
+
+def export_choices(exports_dir: Path) -> list[tuple[str, str]]:
+    """Export folders that hold an SFT file, newest first, as (label, path) pairs."""
+    if not exports_dir.is_dir():
+        return []
+    found = [p for p in exports_dir.iterdir() if (p / "sft.jsonl").is_file()]
+    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [(p.name, str(p)) for p in found]
+
+
+def dataset_preview(dataset: str, limit: int = 3) -> str:
+    """The record count and the first records of an export folder or SFT JSONL file."""
+    if not dataset:
+        return "_Pick an export (Curate → Export) or type the path of an SFT JSONL file._"
+    path = Path(dataset)
+    path = path / "sft.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        return f"_No SFT file at `{html.escape(str(path))}`._"
+    lines = [x for x in path.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+    out = [f"**{len(lines)} records** in `{html.escape(str(path))}`"]
+    for i, line in enumerate(lines[:limit], 1):
+        try:
+            messages = json.loads(line).get("messages", [])
+        except (json.JSONDecodeError, AttributeError):
+            out.append(f"{i}. _not a JSON object_")
+            continue
+        parts = [
+            f"**{m.get('role', '?')}**: {html.escape(str(m.get('content', ''))[:300])}" for m in messages
+        ]
+        out.append(f"{i}. " + "<br>".join(parts))
+    return "\n\n".join(out)
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The form's values for a preset: the numbers, and the target modules as one line."""
+    cfg = preset(name)
+    values: dict[str, Any] = {f: getattr(cfg, f) for f in FIELDS}
+    values["target_modules"] = " ".join(cfg.target_modules)
+    return values
+
+
+def build_config(preset_name: str, dataset: str, base_model: str, name: str, modules: str, **values: Any):
+    """A preset, overridden by the form; a bad value is a ``gr.Error`` naming the field."""
+    changes: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS and v is not None}
+    for key in INTEGER_FIELDS:
+        if isinstance(changes.get(key), float) and changes[key].is_integer():
+            changes[key] = int(changes[key])
+    targets = tuple(m.strip() for m in (modules or "").replace(",", " ").split() if m.strip())
+    try:
+        base = preset(preset_name)
+        cfg = FinetuneConfig.from_dict(
+            {
+                **base.to_dict(),
+                **changes,
+                "dataset": (dataset or "").strip(),
+                "base_model": (base_model or "").strip() or "embedded",
+                "adapter_name": (name or "").strip(),
+                **({"target_modules": targets} if targets else {}),
+            }
+        )
+        cfg.validate()
+    except (FinetuneError, ValueError, TypeError, KeyError) as exc:
+        raise gr.Error(f"bad training setting: {str(exc).strip(chr(39))}") from None
+    return cfg
+
+
+def job_status(jobs: FinetuneJobs, job_id: str | None) -> JobStatus | None:
+    if not job_id:
+        return None
+    try:
+        return jobs.status(job_id)
+    except UnknownJob:
+        return None
+
+
+def status_markdown(st: JobStatus | None) -> str:
+    if st is None:
+        return "_No training job yet: pick a dataset and press **Start**._"
+    eta = "" if st.eta_s is None or st.state not in ACTIVE else f" · about {st.eta_s:.0f} s left"
+    last = f" · loss {st.losses[-1][1]:.4f}" if st.losses else ""
+    line = (
+        f"**Job {st.id}** · {st.state} · step {st.step}/{st.max_steps or '?'} · "
+        f"epoch {st.epoch:.2f}{last} · {st.elapsed_s:.0f} s{eta}"
+    )
+    if st.adapter:
+        line += f"\n\nAdapter **{html.escape(st.adapter)}** is registered: pick it as the policy in Search or Evaluate."
+    if st.message:
+        line += f"\n\n{'⚠ ' if st.state == 'failed' else ''}{html.escape(st.message)}"
+    return line
+
+
+def progress_html(st: JobStatus | None) -> str:
+    done = 0.0 if st is None or not st.max_steps else min(1.0, st.step / st.max_steps)
+    if st is not None and st.state == "finished":
+        done = 1.0
+    state = "idle" if st is None else st.state
+    return (
+        f'<div class="ft-progress" data-state="{state}" data-step="{0 if st is None else st.step}">'
+        f'<div class="ft-progress-bar" style="width:{done * 100:.1f}%"></div></div>'
+    )
+
+
+def loss_figure(st: JobStatus | None) -> go.Figure:
+    fig = go.Figure()
+    if st is not None and st.losses:
+        steps, losses = zip(*st.losses, strict=True)
+        fig.add_trace(go.Scatter(x=steps, y=losses, mode="lines+markers", name="training loss"))
+    fig.update_layout(
+        height=300,
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        xaxis_title="step",
+        yaxis_title="loss",
+        title={"text": "Training loss", "x": 0.5},
+    )
+    return fig
+
+
+def log_tail(st: JobStatus | None) -> str:
+    return "" if st is None else "\n".join(st.log_tail[-40:])
+
+
+def jobs_table(jobs: FinetuneJobs, limit: int = 20) -> list[list]:
+    rows = []
+    for st in jobs.jobs()[:limit]:
+        last = f"{st.losses[-1][1]:.4f}" if st.losses else ""
+        rows.append([st.id, st.state, f"{st.step}/{st.max_steps}", last, st.adapter or ""])
+    return rows

@@ -1,0 +1,171 @@
+"""The Train tab: LoRA fine-tuning on an exported dataset, as a job that outlives the page.
+
+The job runs in its own process and writes its progress to disk; this tab polls
+it with a timer. A reload (or a restarted studio) re-attaches through the job id
+kept in the browser.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from core.finetune_config import PRESETS, FinetuneError, preview
+from core.finetune_job import FinetuneJobs
+from ui import finetune_actions as act
+from ui.context import StudioContext
+
+JOB_COLUMNS = ["job", "state", "steps", "last loss", "adapter"]
+
+
+def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
+    jobs = FinetuneJobs(ctx.data_root() / "jobs", adapters=ctx.data_root() / "adapters")
+    exports_dir = ctx.data_root() / "exports"
+    defaults = next(iter(PRESETS))
+    start = act.preset_values(defaults)
+    with gr.Tab("Train", id="finetune") as tab:
+        job_id = gr.Textbox(visible="hidden", elem_id="ft-job-id")
+        saved_job = gr.BrowserState(None, storage_key="sra-studio-job")
+        timer = gr.Timer(1.0, active=False)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=340, elem_classes=["side-panel"]):
+                dataset = gr.Dropdown(
+                    act.export_choices(exports_dir),
+                    label="Dataset: an export (or the path of an SFT JSONL file)",
+                    allow_custom_value=True,
+                    elem_id="ft-dataset",
+                )
+                base_model = gr.Textbox("embedded", label="Base model (embedded, a local path or a HF id)")
+                with gr.Row():
+                    preset_box = gr.Dropdown(list(PRESETS), value=defaults, label="Preset", min_width=120)
+                    name = gr.Textbox(label="Adapter name (empty: generated)", min_width=140)
+                with gr.Accordion("LoRA", open=False):
+                    with gr.Row():
+                        lora_r = gr.Number(start["lora_r"], precision=0, label="r", min_width=70)
+                        lora_alpha = gr.Number(start["lora_alpha"], precision=0, label="alpha", min_width=70)
+                        lora_dropout = gr.Number(start["lora_dropout"], label="dropout", min_width=70)
+                    modules = gr.Textbox(
+                        start["target_modules"], label="Target modules", placeholder="q_proj v_proj"
+                    )
+                with gr.Accordion("Training", open=False):
+                    with gr.Row():
+                        learning_rate = gr.Number(start["learning_rate"], label="learning rate", min_width=90)
+                        epochs = gr.Number(start["epochs"], label="epochs", min_width=70)
+                        batch_size = gr.Number(
+                            start["batch_size"], precision=0, label="batch size", min_width=70
+                        )
+                    with gr.Row():
+                        grad_accum = gr.Number(
+                            start["grad_accum"], precision=0, label="grad. accumulation", min_width=90
+                        )
+                        max_length = gr.Number(
+                            start["max_length"], precision=0, label="max length", min_width=80
+                        )
+                        seed = gr.Number(start["seed"], precision=0, label="seed", min_width=70)
+                with gr.Row():
+                    preview_btn = gr.Button("Preview config", elem_id="ft-preview-btn")
+                    start_btn = gr.Button("Start", variant="primary", elem_id="ft-start-btn")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="ft-stop-btn")
+                data_preview = gr.Markdown(elem_id="ft-data-preview")
+            with gr.Column(scale=5):
+                status = gr.Markdown(act.status_markdown(None), elem_id="ft-status")
+                progress = gr.HTML(act.progress_html(None), elem_id="ft-progress")
+                curve = gr.Plot(act.loss_figure(None), label="Loss", elem_id="ft-loss")
+                with gr.Tabs():
+                    with gr.Tab("Log"):
+                        log = gr.Code(label="Log tail", language=None, lines=12, elem_id="ft-log")
+                    with gr.Tab("Config"):
+                        config_view = gr.Code(language="json", label="Resolved config", elem_id="ft-config")
+                    with gr.Tab("Jobs"):
+                        table = gr.Dataframe(headers=JOB_COLUMNS, interactive=False, elem_id="ft-jobs")
+
+    form = [preset_box, dataset, base_model, name, modules, lora_r, lora_alpha, lora_dropout]
+    form += [learning_rate, epochs, batch_size, grad_accum, max_length, seed]
+    view = [status, progress, curve, log]
+
+    def config_from(preset_name, dataset_, base, name_, modules_, *numbers):
+        values = dict(zip(act.FIELDS, numbers, strict=True))
+        return act.build_config(preset_name, dataset_, base, name_, modules_, **values)
+
+    def render(jid):
+        st = act.job_status(jobs, jid)
+        running = st is not None and st.state in act.ACTIVE
+        return (
+            act.status_markdown(st),
+            act.progress_html(st),
+            act.loss_figure(st),
+            act.log_tail(st),
+            gr.Timer(active=running),
+        )
+
+    def on_preview(*values):
+        cfg = config_from(*values)
+        try:
+            return preview(cfg)
+        except FinetuneError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def on_start(*values):
+        cfg = config_from(*values)
+        try:
+            jid = jobs.start(cfg)
+        except FinetuneError as exc:
+            raise gr.Error(str(exc)) from None
+        return (jid, jid, preview(cfg), *render(jid))
+
+    def on_stop(jid):
+        if not jid:
+            raise gr.Error("no training job to stop")
+        st = act.job_status(jobs, jid)
+        if st is None:
+            raise gr.Error(f"job {jid} is not known here")
+        if st.state in act.ACTIVE:
+            jobs.stop(jid)
+        return render(jid)
+
+    def on_load(saved):
+        if not saved or act.job_status(jobs, saved) is None:
+            return gr.skip()
+        return (saved, *render(saved))
+
+    def on_tab():
+        return gr.update(choices=act.export_choices(exports_dir)), act.jobs_table(jobs)
+
+    def on_pick_job(evt: gr.SelectData):
+        row = getattr(evt, "row_value", None)
+        return (row[0], row[0], *render(row[0])) if row else gr.skip()
+
+    numbers = [
+        lora_r,
+        lora_alpha,
+        lora_dropout,
+        learning_rate,
+        epochs,
+        batch_size,
+        grad_accum,
+        max_length,
+        seed,
+    ]
+
+    def on_preset(name_: str):
+        values = act.preset_values(name_)
+        return [values["target_modules"], *(values[f] for f in act.FIELDS)]
+
+    preset_box.input(on_preset, preset_box, [modules, *numbers], api_name=False)
+    preview_btn.click(on_preview, form, config_view, api_name="finetune_preview")
+    start_btn.click(on_start, form, [job_id, saved_job, config_view, *view, timer], api_name="finetune_start")
+    stop_btn.click(on_stop, job_id, [*view, timer], api_name="finetune_stop")
+    timer.tick(render, job_id, [*view, timer], api_name=False, show_progress="hidden")
+    with tab:  # an API-only endpoint must live in a tab when the tab sits in gr.Tabs
+
+        def finetune_status(jid: str) -> str:
+            """The job's status line (Markdown)."""
+            return act.status_markdown(act.job_status(jobs, jid))
+
+        gr.api(finetune_status, api_name="finetune_status")
+    # A dropdown's .change did not fire on a picked option here (Gradio 6.31): listen to what the user does.
+    gr.on([dataset.input, dataset.select], act.dataset_preview, dataset, data_preview, api_name=False)
+    tab.select(on_tab, None, [dataset, table], api_name=False)
+    table.select(on_pick_job, None, [job_id, saved_job, *view, timer], api_name=False)
+    # On load, and again when the tab is shown: a tab not yet on screen may miss the load's updates.
+    app.load(on_load, saved_job, [job_id, *view, timer])
+    tab.select(on_load, saved_job, [job_id, *view, timer], api_name=False)
