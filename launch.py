@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--model", default="embedded", help="'embedded' (default), a Hugging Face id or a local path"
     )
+    search.add_argument(
+        "--adapter", help="a registered LoRA adapter (name or folder) on top of --model, as policy and critic"
+    )
     search.add_argument("--config", help="a JSON file of config fields")
     search.add_argument("--iterations", type=int, help="iteration budget (config max_iterations)")
     search.add_argument("--seed", type=int, help="random seed (config seed)")
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                     tests=args.tests,
                     backend=args.backend,
                     model=args.model,
+                    adapter=args.adapter,
                     config=args.config,
                     iterations=args.iterations,
                     seed=args.seed,

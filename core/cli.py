@@ -40,6 +40,7 @@ class SearchArgs:
     tests: str = ""
     backend: str = "transformers"
     model: str = "embedded"
+    adapter: str | None = None  # a registered LoRA adapter on top of the model (policy and critic)
     config: str | None = None
     iterations: int | None = None
     seed: int | None = None
@@ -114,6 +115,7 @@ RUN_FIXED_FLAGS = (
     ("--seed", "seed"),
     ("--exec-weight", "exec_weight"),
     ("--run-id", "run_id"),
+    ("--adapter", "adapter"),
 )
 
 
@@ -134,7 +136,8 @@ def run_search(args: SearchArgs, out: TextIO = sys.stdout, err: TextIO = sys.std
 
     try:
         err.write(f"loading {args.backend} model {args.model!r} ...\n")
-        backend = load_backend(args.backend, args.model)
+        adapter = args.adapter or (tree.model.get("adapter") if tree is not None else None)
+        backend = load_backend(args.backend, args.model, **({"adapter": adapter} if adapter else {}))
     except (BackendError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if tree is None:

@@ -34,6 +34,7 @@ def bad_config(tmp_path: Path) -> str:
         (["--problem", "HumanEval/0", "--iterations", "0"], "max_iterations must be between"),
         (["--problem", "HumanEval/0", "--iterations", "many"], "invalid int value"),
         ([], "no problem given"),
+        (["--problem", "HumanEval/0", "--adapter", "no-such-adapter"], "no adapter 'no-such-adapter'"),
     ],
 )
 def test_bad_input_prints_one_line_and_exits_2(tmp_path, args, expected):
