@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--annotator", default="cli", help="the name recorded as annotator in each record's meta"
     )
     add_finetune_args(sub)
+    add_evaluate_args(sub)
     add_studio_args(parser)
     return parser
 
@@ -107,6 +108,37 @@ def add_finetune_args(sub) -> None:
     ft.add_argument("--preview", action="store_true", help="print the resolved config and exit")
 
 
+def add_evaluate_args(sub) -> None:
+    ev = sub.add_parser(
+        "evaluate", help="pass@k on HumanEval problems, judged by their hidden tests; stored in the database"
+    )
+    ev.add_argument("--split", help="all, first-N, last-N or a range such as HumanEval/0-39")
+    ev.add_argument(
+        "--problems", help="comma-separated HumanEval ids instead of a split, e.g. 0,2,HumanEval/7"
+    )
+    ev.add_argument("--backend", default="transformers", help="transformers (default)")
+    ev.add_argument(
+        "--model", default="embedded", help="'embedded' (default), a Hugging Face id or a local path"
+    )
+    ev.add_argument("--adapter", help="a registered LoRA adapter on top of the model")
+    ev.add_argument(
+        "--mode", choices=("greedy", "mcts"), default="greedy", help="code straight away, or MCTS then code"
+    )
+    ev.add_argument("--samples", type=int, default=1, help="samples per problem (n; > 1 needs --temperature)")
+    ev.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding (default)")
+    ev.add_argument(
+        "--k", default="1", help="comma-separated k of pass@k, each at most --samples (default 1)"
+    )
+    ev.add_argument("--max-tokens", type=int, default=384, help="tokens for the code reply (default 384)")
+    ev.add_argument("--iterations", type=int, help="mcts: iteration budget of each search")
+    ev.add_argument("--preset", help="mcts: search preset (default: 'paper defaults')")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--batch", type=int, default=8, help="greedy: problems per model call (default 8)")
+    ev.add_argument(
+        "--save", action=argparse.BooleanOptionalAction, default=True, help="store the result (default)"
+    )
+
+
 def add_studio_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860)
@@ -126,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
 
             names = FinetuneArgs.__dataclass_fields__
             return run_finetune(FinetuneArgs(**{k: v for k, v in vars(args).items() if k in names}))
+        if args.command == "evaluate":
+            from core.evaluate_cli import EvalArgs, run_evaluate
+
+            names = EvalArgs.__dataclass_fields__
+            run_evaluate(EvalArgs(**{k: v for k, v in vars(args).items() if k in names}))
+            return 0
         if args.command == "export":
             from core.export_cli import run_export
 

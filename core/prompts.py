@@ -64,6 +64,13 @@ Plan:
 Follow the plan and write the complete Python function `{entry_point}`. Reply with a single ```python code block and nothing else."""
 CODE_PREFILL = "```python\n"
 
+# Direct code writing, with no plan: the greedy baseline of an evaluation (core/evaluate.py).
+DIRECT_CODE = """Problem:
+{problem}
+
+Write the complete Python function `{entry_point}`, with its signature and body. Reply with a single ```python code block and nothing else."""
+DIRECT_CODE_PREFILL = CODE_PREFILL
+
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "system": frozenset(),
     "reflect": frozenset({"problem", "steps"}),

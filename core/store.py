@@ -33,6 +33,7 @@ from core.events import Event
 from core.problems import Problem
 from core.records import Usage, to_plain
 from core.store_curation import CurationTables
+from core.store_eval import EvalTables
 from core.store_open import StoreError, open_database
 from core.store_rows import NodeEncoder, changed_nodes, dumps, signature
 from core.store_schema import Annotation, DatasetRow, RunRow, immediate
@@ -55,7 +56,7 @@ class UnknownRun(KeyError):
         return f"no run {self.args[0]!r} in the store"
 
 
-class Store(CurationTables):
+class Store(CurationTables, EvalTables):
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else data_dir() / DB_NAME
         self._local = threading.local()

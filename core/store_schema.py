@@ -70,6 +70,24 @@ class DatasetRow:
     counts: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class EvalRow:
+    """One stored evaluation; ``spec`` is the EvalSpec as a dict, pass@k maps k to a rate."""
+
+    id: int
+    created_at: float
+    spec: dict[str, Any]
+    model_id: str
+    adapter: str | None
+    mode: str
+    pass_at: dict[int, float]
+    pass_at_unseen: dict[int, float]  # over the problems not in the adapter's training data
+    problems: int  # how many problems the spec asks for
+    done: int  # how many have a stored result
+    seconds: float
+    status: str  # "running" | "finished" | "stopped" | "failed"
+
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE runs (
@@ -135,6 +153,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             path TEXT NOT NULL,
             counts TEXT NOT NULL
         )""",
+    ),
+    (  # 2: evaluations (core/store_eval.py)
+        """CREATE TABLE evals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at REAL NOT NULL,
+            spec TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            adapter TEXT,
+            mode TEXT NOT NULL,
+            pass_at TEXT NOT NULL,
+            pass_at_unseen TEXT NOT NULL,
+            problems INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            status TEXT NOT NULL
+        )""",
+        """CREATE TABLE eval_results (
+            eval_id INTEGER NOT NULL REFERENCES evals (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            problem_id TEXT NOT NULL,
+            passed INTEGER NOT NULL,
+            samples INTEGER NOT NULL,
+            in_training_data INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (eval_id, problem_id)
+        ) WITHOUT ROWID""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
