@@ -10,6 +10,7 @@ from core.store import Store
 from ui.compare_tab import create_compare_tab
 from ui.context import StudioContext
 from ui.curate_tab import create_curate_tab
+from ui.evaluate_tab import create_evaluate_tab
 from ui.finetune_tab import create_finetune_tab
 from ui.history_tab import create_history_tab
 from ui.reward_tab import create_reward_tab
@@ -32,6 +33,7 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
             create_history_tab(ctx, search, tabs)
             create_curate_tab(ctx)
             create_finetune_tab(ctx, app)
+            create_evaluate_tab(ctx)
             create_compare_tab(ctx)
             create_reward_tab(ctx, search.run_id)
     return app
