@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/search_overhead.py
 	$(BIN)/python bench/tree_view.py
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/search_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts
