@@ -172,6 +172,14 @@ def split(name: str) -> tuple[str, ...]:
 Progress = Callable[[int, int, ProblemResult], None]
 
 
+def _canonical(problem_id: str) -> str:
+    """ "7" -> "HumanEval/7"; ids that are not HumanEval's (custom problems) stay as they are."""
+    try:
+        return get_problem(problem_id).id
+    except KeyError:
+        return problem_id
+
+
 def evaluate(
     spec: EvalSpec,
     backend: LLMBackend,
@@ -191,7 +199,7 @@ def evaluate(
     loaded = getattr(backend, "adapter", None)
     if loaded != spec.adapter:
         raise ValueError(f"the spec asks for adapter {spec.adapter!r} but the backend carries {loaded!r}")
-    training = {get_problem(p).id for p in training_problems if not str(p).startswith("custom/")}
+    training = {_canonical(p) for p in training_problems}
     result = EvalResult(spec, [], {}, time.time(), 0.0, backend.model_id, spec.adapter)
     started = time.monotonic()
 

@@ -132,7 +132,9 @@ def test_greedy_batches_problems_and_judges_on_hidden_tests(store):
 
 def test_training_overlap_is_flagged_and_left_out_of_unseen(store):
     backend = CodeBackend(solves={"HumanEval/0": 1, "HumanEval/4": 1})
-    result = evaluate(EvalSpec(PROBLEMS), backend, training_problems=["0", "custom/abc"], store=store)
+    result = evaluate(
+        EvalSpec(PROBLEMS), backend, training_problems=["0", "custom/abc", "HumanEval/999"], store=store
+    )
     assert [r.in_training_data for r in result.results] == [True, False, False, False]
     assert result.pass_at[1] == 0.5 and result.pass_at_unseen[1] == pytest.approx(1 / 3)
     [row] = store.evals()
@@ -264,3 +266,39 @@ def test_cli_prints_progress_and_a_summary_and_stores_the_result(tmp_path, monke
     assert re.search(r"pass@1\s+50\.0%\s+50\.0%", text), text
     assert "Passed (1): HumanEval/2" in text and f"evaluation #{result.eval_id}" in text
     assert Store(tmp_path / "studio.db").evals()[0].id == result.eval_id
+
+
+def test_cli_adapter_flags_the_problems_it_was_trained_on(tmp_path, monkeypatch):
+    from core import evaluate_cli
+    from core.adapters import AdapterInfo, write_meta
+
+    monkeypatch.setenv("SRA_STUDIO_DATA", str(tmp_path))
+    folder = tmp_path / "adapters" / "v1-lora"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text('{"peft_type": "LORA"}')
+    info = AdapterInfo(
+        "v1-lora", folder, "embedded", "sft.jsonl", "ab" * 32, 2, ["HumanEval/2"], {}, 0.0, None, "finished"
+    )
+    write_meta(folder, info)
+    loaded = []
+
+    def load(args, err):
+        loaded.append(args.adapter)
+        backend = CodeBackend(solves={"HumanEval/0": 1, "HumanEval/2": 1})
+        backend.adapter = "v1-lora"
+        return backend
+
+    monkeypatch.setattr(evaluate_cli, "load", load)
+    out, err = io.StringIO(), io.StringIO()
+    result = evaluate_cli.run_evaluate(
+        evaluate_cli.EvalArgs(problems="0,2,4", adapter="v1-lora"), out=out, err=err
+    )
+    assert loaded == ["v1-lora"] and result.adapter == "v1-lora"
+    assert [r.in_training_data for r in result.results] == [False, True, False]
+    assert result.pass_at[1] == pytest.approx(2 / 3) and result.pass_at_unseen[1] == 0.5
+    assert "1 of them in the adapter's training data" in err.getvalue()
+    assert re.search(r"pass@1\s+66\.7%\s+50\.0%", out.getvalue()) and "[in training data]" in out.getvalue()
+    [row] = Store(tmp_path / "studio.db").evals()
+    assert row.adapter == "v1-lora" and row.spec["adapter"] == "v1-lora"
+    with pytest.raises(evaluate_cli.UsageError, match="trained on 'embedded'"):
+        evaluate_cli.run_evaluate(evaluate_cli.EvalArgs(problems="0", adapter="v1-lora", model="gpt2"))
