@@ -21,7 +21,8 @@ EVAL_COLUMNS = ("id", "model", "adapter", "mode", "problems", "pass@k (all)", "p
 
 def label(row: EvalRow) -> str:
     """A short name for one evaluation: model, adapter, mode, id."""
-    return f"{row.model_id}{' + ' + row.adapter if row.adapter else ''} · {row.mode} · #{row.id}"
+    adapter = f" + {row.adapter}" if row.adapter and row.adapter not in row.model_id else ""
+    return f"{row.model_id}{adapter} · {row.mode} · #{row.id}"
 
 
 def rates(values: dict[int, float]) -> str:

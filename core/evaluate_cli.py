@@ -138,7 +138,7 @@ def run_evaluate(args: EvalArgs, out: TextIO = sys.stdout, err: TextIO = sys.std
     started = time.monotonic()
 
     def progress(i: int, n: int, r: ProblemResult) -> None:
-        err.write(f"[{i:>3}/{n}] {progress_line(r)}  {time.monotonic() - started:7.1f}s\n")
+        err.write(f"[{i:>3}/{n}] {time.monotonic() - started:6.0f}s  {progress_line(r)}\n")
 
     result = evaluate(spec, backend, progress=progress, training_problems=training, store=store)
     out.write(summary(result))
@@ -162,7 +162,7 @@ def summary(result: EvalResult) -> str:
     unseen = [r for r in result.results if not r.in_training_data]
     lines = [
         "",
-        f"{result.model_id}{' + ' + result.adapter if result.adapter else ' (base)'}, {spec.mode}, "
+        f"{model_name(result.model_id, result.adapter)}, {spec.mode}, "
         f"{spec.samples} sample(s) at temperature {spec.temperature:g}: {result.status}, "
         f"{len(result.results)}/{len(spec.problems)} problems in {result.seconds:.1f}s",
         f"{'':<10}{f'all ({len(result.results)})':>14}{f'unseen ({len(unseen)})':>16}",
@@ -175,6 +175,13 @@ def summary(result: EvalResult) -> str:
     lines += ["Problems:"] + [f"  {progress_line(r)}" for r in result.results]
     lines.append(f"Overall: {rates(result.pass_at)}")
     return "\n".join(lines) + "\n"
+
+
+def model_name(model_id: str, adapter: str | None) -> str:
+    """The model and its adapter, once (a backend's model id may already name its adapter)."""
+    if not adapter:
+        return f"{model_id} (base)"
+    return model_id if adapter in model_id else f"{model_id} + {adapter}"
 
 
 def _pct(value: float | None) -> str:
