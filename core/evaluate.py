@@ -173,7 +173,7 @@ Progress = Callable[[int, int, ProblemResult], None]
 
 
 def _canonical(problem_id: str) -> str:
-    """ "7" -> "HumanEval/7"; ids that are not HumanEval's (custom problems) stay as they are."""
+    """A HumanEval id in full ("7" -> "HumanEval/7"); other ids (custom problems) stay as they are."""
     try:
         return get_problem(problem_id).id
     except KeyError:
@@ -194,7 +194,7 @@ def evaluate(
     A set ``stop`` ends the run between problems (mcts: between iterations, and the
     unfinished problem is dropped); the result then has status "stopped".
     """
-    from core.eval_solvers import Solver  # imported here: it pulls in the search engine
+    from core.eval_solvers import Solver  # imported here: eval_solvers imports this module
 
     loaded = getattr(backend, "adapter", None)
     if loaded != spec.adapter:

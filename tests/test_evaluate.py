@@ -242,6 +242,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         ([], "no problems given"),
         (["--split", "first-3", "--adapter", "no-such-adapter"], "no adapter 'no-such-adapter'"),
         (["--split", "first-3", "--mode", "beam"], "invalid choice: 'beam'"),
+        (["--split", "first-3", "--model", "/no/such/model-dir"], "/no/such/model-dir"),
     ],
 )
 def test_cli_bad_input_prints_one_line_and_exits_2(tmp_path, args, expected):
