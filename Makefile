@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup studio test test-fast lint bench clean
+.PHONY: setup studio test test-heavy test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,11 @@ lint: setup
 # The whole suite, real-model tests included (what CI runs).
 test: lint
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(BIN)/python -m pytest -m "slow or not slow" -q $(ARGS)
+	$(BIN)/python -m pytest -m "not heavy" -q $(ARGS)
+
+# The heavy checks CI leaves out (minutes each): the greedy first-40 HumanEval baseline.
+test-heavy: setup
+	$(BIN)/python -m pytest -m heavy -q -s $(ARGS)
 
 # Only the fast tests.
 test-fast: setup
