@@ -39,6 +39,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/search_overhead.py
 	$(BIN)/python bench/tree_view.py
+	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/search_quality.py
 
