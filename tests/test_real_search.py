@@ -64,7 +64,7 @@ def test_cli_search_acceptance_run(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # ~1 min on a quiet 2-core machine; generous for a loaded one
     )
     elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr[-2000:]
@@ -105,7 +105,7 @@ def test_cli_exec_weight_records_verdicts_and_reward_on_terminal_nodes(tmp_path)
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # ~1 min on a quiet 2-core machine; generous for a loaded one
     )
     assert result.returncode == 0, result.stderr[-2000:]
     tree = Tree.from_json(out.read_text(encoding="utf-8"))
