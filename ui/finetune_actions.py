@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from core.finetune_config import FinetuneConfig, FinetuneError, preset
+from core.finetune_config import FinetuneError, preset
 from core.finetune_job import FinetuneJobs, JobStatus, UnknownJob
 
 ACTIVE = ("starting", "running")
@@ -80,16 +80,13 @@ def build_config(preset_name: str, dataset: str, base_model: str, name: str, mod
             changes[key] = int(changes[key])
     targets = tuple(m.strip() for m in (modules or "").replace(",", " ").split() if m.strip())
     try:
-        base = preset(preset_name)
-        cfg = FinetuneConfig.from_dict(
-            {
-                **base.to_dict(),
-                **changes,
-                "dataset": (dataset or "").strip(),
-                "base_model": (base_model or "").strip() or "embedded",
-                "adapter_name": (name or "").strip(),
-                **({"target_modules": targets} if targets else {}),
-            }
+        cfg = preset(
+            preset_name,
+            (dataset or "").strip(),
+            base_model=(base_model or "").strip() or "embedded",
+            adapter_name=(name or "").strip(),
+            **({"target_modules": targets} if targets else {}),
+            **changes,
         )
         cfg.validate()
     except (FinetuneError, ValueError, TypeError, KeyError) as exc:
