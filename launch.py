@@ -1,4 +1,4 @@
-"""Entry point: ``python launch.py`` starts the studio; ``python launch.py search ...`` runs headless."""
+"""Entry point: ``python launch.py`` starts the studio; ``python launch.py search|generate|...`` runs headless."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import sys
 
 from core.cli import SearchArgs, UsageError, configure_logging, run_search
+from core.generate_cli import add_generate_args, run_generate_cli
 from core.store import StoreError
 
 
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_finetune_args(sub)
     add_evaluate_args(sub)
+    add_generate_args(
+        sub.add_parser(
+            "generate", help="SFT data for many problems: search, best path, code, check (resumable)"
+        )
+    )
     add_studio_args(parser)
     return parser
 
@@ -164,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             names = EvalArgs.__dataclass_fields__
             run_evaluate(EvalArgs(**{k: v for k, v in vars(args).items() if k in names}))
             return 0
+        if args.command == "generate":
+            return run_generate_cli(args)
         if args.command == "export":
             from core.export_cli import run_export
 

@@ -20,6 +20,9 @@ class EventKind(str, Enum):
     BACKPROPAGATED = "backpropagated"
     TERMINAL = "terminal"
     STOPPED = "stopped"
+    # the backend failed mid-iteration: the iteration was undone; the next step resumes
+    PAUSED = "paused"
+    RESUMED = "resumed"
     # steering
     PRUNED = "pruned"
     UNPRUNED = "unpruned"

@@ -25,7 +25,11 @@ class BackendError(RuntimeError):
 
 
 class ModelNotAvailable(BackendError):
-    """The requested weights are not on this machine."""
+    """The requested weights are not on this machine (or the server does not serve that model)."""
+
+
+class BackendUnavailable(BackendError):
+    """The model server could not be reached, or kept failing after the retries: worth trying again later."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,11 @@ typed events to the tree's log and returns them.
 The search holds no model: it asks a :class:`~core.reasoner.Reasoner`. A lock
 makes steering safe between iterations of a search that runs in a thread.
 
+When the backend fails mid-iteration (a server went away, a 5xx after the retries),
+the iteration is undone, so the tree holds exactly what it held before it, a PAUSED
+event records the reason and ``step()`` raises :class:`SearchPaused`. The next
+``step()`` logs RESUMED and runs the iteration again: no node is lost or half made.
+
 Example::
 
     search = Search.start(problem, SearchConfig(seed=0), backend)
@@ -19,20 +24,56 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
+from dataclasses import dataclass
 
 from core.backprop import backpropagate
 from core.config import SearchConfig
 from core.events import Event, EventKind
 from core.grounding import ground
-from core.llm import LLMBackend
+from core.llm import BackendError, LLMBackend
 from core.problems import Problem
 from core.reasoner import Reasoner
-from core.records import CodeRecord, ExecutionRecord, RolloutCandidate, RolloutRecord
+from core.records import CodeRecord, ExecutionRecord, RolloutCandidate, RolloutRecord, UCBRecord
 from core.selection import select
 from core.steering import Steering
 from core.tree import Node, Tree
+
+
+class SearchPaused(BackendError):
+    """The backend failed during an iteration; the tree is as it was before it. ``step()`` again resumes."""
+
+
+@dataclass
+class _Undo:
+    """What an iteration may change before its last model call: enough to put the tree back.
+
+    Every model call of an iteration comes before its backpropagation, and until then the
+    iteration only records UCB terms on the way down, adds children and changes the one node
+    it selected. UCB records are replaced, never mutated, so keeping references is enough.
+    """
+
+    next_id: int
+    events: int
+    ucb: dict[int, UCBRecord | None]
+    selected: Node | None = None
+
+    @classmethod
+    def capture(cls, tree: Tree) -> _Undo:
+        return cls(tree.next_id, len(tree.events), {i: n.ucb for i, n in tree.nodes.items()})
+
+    def restore(self, tree: Tree) -> None:
+        for node_id in [i for i in tree.nodes if i >= self.next_id]:
+            del tree.nodes[node_id]
+        if self.selected is not None:
+            tree.nodes[self.selected.id] = self.selected
+        for node_id, record in self.ucb.items():
+            tree.nodes[node_id].ucb = record
+        tree.next_id = self.next_id
+        del tree.events[self.events :]
+        tree.stopped = ""
 
 
 class Search(Steering):
@@ -42,6 +83,8 @@ class Search(Steering):
         self.reasoner = Reasoner(backend, tree.config, tree.problem, tree.usage)
         self.lock = threading.RLock()
         self._started = time.monotonic()
+        self.paused = ""  # why the last iteration failed; "" when it did not
+        self._undo: _Undo | None = None
 
     @classmethod
     def start(cls, problem: Problem, config: SearchConfig, backend: LLMBackend) -> Search:
@@ -61,14 +104,29 @@ class Search(Steering):
 
     # --- one iteration ------------------------------------------------------------
     def step(self) -> list[Event]:
-        """Run one iteration and return its events ([] when the search has ended)."""
+        """Run one iteration and return its events ([] when the search has ended).
+
+        Raises :class:`SearchPaused` (the tree unchanged but for a PAUSED event) when the backend fails.
+        """
         with self.lock:
             if self.finished:
                 return []
             tree = self.tree
             first = len(tree.events)
+            if self.paused:
+                tree.log(EventKind.RESUMED, None, tree.iteration, after=self.paused)
+                self.paused = ""
             it = tree.iteration + 1
-            self._iterate(it)
+            self._undo = _Undo.capture(tree)
+            try:
+                self._iterate(it)
+            except BackendError as exc:
+                self._undo.restore(tree)
+                self.paused = str(exc) or type(exc).__name__
+                tree.log(EventKind.PAUSED, None, tree.iteration, reason=self.paused)
+                raise SearchPaused(f"search paused at iteration {it}: {self.paused}") from exc
+            finally:
+                self._undo = None
             if not tree.stopped:
                 tree.iteration = it
                 self._check_budget()
@@ -89,6 +147,8 @@ class Search(Steering):
             self._stop("exhausted", it)
             return
         node = tree.nodes[chosen.node]
+        if self._undo is not None:
+            self._undo.selected = copy.deepcopy(node)
         node.forced = False
         tree.log(EventKind.SELECTED, node.id, it, path=chosen.path, forced=chosen.forced)
         at_gate = node.depth >= cfg.end_gate_min_depth and not chosen.forced
@@ -263,4 +323,4 @@ def best_node(tree: Tree) -> Node:
     return max(pool, key=lambda n: (n.value, n.depth, -n.id))
 
 
-__all__ = ["Search", "best_node"]
+__all__ = ["Search", "SearchPaused", "best_node"]

@@ -141,5 +141,5 @@ def test_missing_local_model_path_is_clear(tmp_path) -> None:
 def test_unknown_backend_kind() -> None:
     with pytest.raises(ValueError, match="transformers, vllm, openai"):
         load_backend("nope")
-    with pytest.raises(ValueError, match="not available yet"):
-        load_backend("vllm")
+    with pytest.raises(ValueError, match="adapter"):  # LoRA adapters are the transformers backend's
+        load_backend("vllm", "embedded", adapter="v1-lora")

@@ -24,7 +24,7 @@ from core.llm import BackendError
 from core.presets import preset
 from core.problems import Problem, custom_problem, get_problem
 from core.registry import Run, save_run
-from core.search import Search
+from core.search import Search, SearchPaused
 from core.snapshot import snapshot
 from core.steering import SteeringError
 from core.store import UnknownRun
@@ -97,7 +97,8 @@ def best_code(search: Search) -> str:
 
 def timeline_markdown(search: Search, limit: int = 40) -> str:
     """Steering actions and stops, newest first."""
-    rows = [e for e in search.tree.events if e.kind in STEERING or e.kind is EventKind.STOPPED][-limit:]
+    shown = (EventKind.STOPPED, EventKind.PAUSED, EventKind.RESUMED)
+    rows = [e for e in search.tree.events if e.kind in STEERING or e.kind in shown][-limit:]
     if not rows:
         return "_No steering yet._"
     out = ["| # | after iter | action | node | detail |", "|---|---|---|---|---|"]
@@ -194,7 +195,17 @@ def step(run: Run) -> None:
         if search.tree.stopped in ("end_gate", "exhausted"):
             raise gr.Error(f"the search has ended ({search.tree.stopped}); force a node to go on")
         search.extend_budget(1)
-    search.step()
+    _step_or_pause(search)
+
+
+def _step_or_pause(search: Search) -> None:
+    try:
+        search.step()
+    except SearchPaused as exc:
+        raise gr.Error(
+            f"{exc}. Nothing was lost: the tree is as it was before this iteration. "
+            "Press Step or Run to resume once the model is reachable again."
+        ) from None
 
 
 def run_iterations(run: Run, n: int) -> Iterator[None]:
@@ -207,7 +218,7 @@ def run_iterations(run: Run, n: int) -> Iterator[None]:
         raise gr.Error(f"the search has ended ({search.tree.stopped}); force a node to go on")
     search.extend_budget(n)
     while not search.finished and not run.stop_requested.is_set():
-        search.step()
+        _step_or_pause(search)
         yield
 
 

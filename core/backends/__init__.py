@@ -8,6 +8,8 @@ Example::
     backend = load_backend("transformers", "embedded")     # SmolLM2-135M-Instruct, CPU or CUDA
     backend = load_backend("transformers", "Qwen/Qwen2.5-0.5B-Instruct", dtype="bfloat16")
     backend = load_backend("transformers", "embedded", adapter="v1-lora")   # a registered LoRA adapter
+    backend = load_backend("vllm", "embedded", tensor_parallel_size=1)       # vllm.LLM in-process
+    backend = load_backend("openai", "", base_url="http://127.0.0.1:8000/v1")  # any OpenAI-compatible server
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from core.llm import LLMBackend
 
 BACKENDS = ("transformers", "vllm", "openai")
 
-# kind -> (module, class); kinds listed in BACKENDS but absent here are planned, not yet written.
+# kind -> (module, class)
 _IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "transformers": ("core.backends.transformers_backend", "TransformersBackend"),
+    "vllm": ("core.backends.vllm_backend", "VLLMBackend"),
+    "openai": ("core.backends.openai_backend", "OpenAIBackend"),
 }
 
 
@@ -29,8 +33,6 @@ def load_backend(kind: str = "transformers", model: str = "embedded", **options:
     """Build the backend ``kind`` for ``model``; ``options`` go to its constructor (device, dtype, adapter ...)."""
     if kind not in BACKENDS:
         raise ValueError(f"unknown backend {kind!r}; valid kinds: {', '.join(BACKENDS)}")
-    if kind not in _IMPLEMENTATIONS:
-        raise ValueError(f"backend {kind!r} is not available yet; use 'transformers'")
     module_name, class_name = _IMPLEMENTATIONS[kind]
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(model, **options)

@@ -27,7 +27,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, StoppingCriteria
 
 from core.backends.embedded import EMBEDDED_MODEL, EMBEDDED_MODEL_ID, embedded_model_dir, is_embedded
-from core.llm import ChatMessage, Completion, GenerationRequest, GenerationResult, ModelNotAvailable
+from core.llm import (
+    BackendError,
+    ChatMessage,
+    Completion,
+    GenerationRequest,
+    GenerationResult,
+    ModelNotAvailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,7 @@ class TransformersBackend:
         if info is not None:
             self._load_adapter(info)
         self.model.to(self.device).eval()
+        self.context_length: int | None = getattr(self.model.config, "max_position_embeddings", None)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -134,6 +142,11 @@ class TransformersBackend:
         temperature, top_p, max_tokens = reqs[0].temperature, reqs[0].top_p, reqs[0].max_tokens
         encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         prompt_tokens = [len(t) for t in encoded]
+        if self.context_length and max(prompt_tokens) >= self.context_length:
+            raise BackendError(
+                f"the prompt (length {max(prompt_tokens)} tokens) is longer than the maximum model length "
+                f"of {self.context_length}"
+            )
         rows = [j for j, r in enumerate(reqs) for _ in range(r.n)]
         stops = [r.stop for r in reqs for _ in range(r.n)]
         kwargs: dict = {

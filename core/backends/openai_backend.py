@@ -1,0 +1,201 @@
+"""OpenAI-compatible HTTP backend: vLLM's server, SGLang, llama.cpp's server, Ollama, hosted APIs.
+
+Each request is one chat-completions call with ``n`` samples; the requests of one
+``generate`` go out in parallel on a pool shared by every caller of the backend, so
+``concurrency`` bounds the requests in flight however many searches share it, and the
+server's continuous batching does the rest. The ``openai`` client retries connection
+errors, 408/409/429 and 5xx with exponential backoff; what still fails becomes a
+:class:`~core.llm.BackendUnavailable` (try again later) or a
+:class:`~core.llm.BackendError` carrying the server's own message.
+
+A request's ``prefill`` (the start of the assistant's reply) is sent as a final
+assistant message. ``prefill="continue"`` (the default) adds vLLM/SGLang's
+``continue_final_message`` so that the model continues it; ``"assistant"`` sends the
+message alone (servers that continue a trailing assistant turn by themselves);
+``"none"`` drops it, for APIs that refuse both.
+
+Example::
+
+    backend = OpenAIBackend("", base_url="http://127.0.0.1:8000/v1")   # the server's only model
+    backend = OpenAIBackend("gpt-4o-mini", base_url="https://api.openai.com/v1", prefill="none")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+
+from core.llm import (
+    BackendError,
+    BackendUnavailable,
+    ChatMessage,
+    Completion,
+    GenerationRequest,
+    GenerationResult,
+    ModelNotAvailable,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+PREFILL_MODES = ("continue", "assistant", "none")
+
+
+class OpenAIBackend:
+    """A model behind an OpenAI-compatible ``/v1`` endpoint; thread-safe, shared by many searches."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str = "",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 3,
+        concurrency: int = 16,
+        prefill: str = "continue",
+        adapter: str | None = None,
+    ) -> None:
+        if prefill not in PREFILL_MODES:
+            raise ValueError(f"prefill must be one of {', '.join(PREFILL_MODES)}, got {prefill!r}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if adapter:
+            raise ValueError(
+                "the openai backend takes no adapter: serve it (vLLM: --enable-lora --lora-modules NAME=PATH) "
+                "and pass its NAME as the model"
+            )
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.prefill = prefill
+        self.concurrency = concurrency
+        self.adapter: str | None = None
+        self.client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+        self.model = self._check_model(model)
+        self.model_id = f"openai:{self.model}@{self.base_url}"
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai-backend")
+
+    def _check_model(self, model: str) -> str:
+        """The model name to send; fails early, and clearly, when the server is down or does not serve it."""
+        try:
+            served = [m.id for m in self.client.models.list()]
+        except openai.APIError as exc:
+            raise self._error(exc) from None
+        wanted = (model or "").strip()
+        if wanted in ("", "embedded"):
+            if len(served) != 1:
+                raise ModelNotAvailable(
+                    f"{self.base_url} serves {len(served)} models ({', '.join(served[:8]) or 'none'}): "
+                    "name one with --model"
+                )
+            return served[0]
+        if served and wanted not in served:
+            raise ModelNotAvailable(
+                f"{self.base_url} does not serve model '{wanted}'; it serves: {', '.join(served[:8])}"
+            )
+        return wanted
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        if not requests:
+            return []
+        start = time.perf_counter()
+        futures = [self._pool.submit(self._one, r) for r in requests]
+        parts = [f.result() for f in futures]  # the first failure propagates, in request order
+        latency = time.perf_counter() - start
+        return [GenerationResult(c, p, t, latency) for c, p, t in parts]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+    def _one(self, request: GenerationRequest) -> tuple[tuple[Completion, ...], str, int]:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        extra: dict = {}
+        if request.prefill and self.prefill != "none":
+            messages.append({"role": "assistant", "content": request.prefill})
+            if self.prefill == "continue":
+                extra = {"continue_final_message": True, "add_generation_prompt": False}
+        try:
+            reply = self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                n=1 if request.temperature == 0 else request.n,  # vLLM refuses n > 1 when greedy
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=request.max_tokens,
+                stop=list(request.stop) or None,
+                seed=request.seed,
+                extra_body=extra or None,
+            )
+        except openai.APIError as exc:
+            raise self._error(exc) from None
+        choices = sorted(reply.choices, key=lambda c: c.index)
+        texts = [_strip_prefill(c.message.content or "", request.prefill) for c in choices]
+        usage = reply.usage
+        tokens = _split_tokens(usage.completion_tokens if usage else 0, texts)
+        completions = tuple(
+            Completion(text, "length" if c.finish_reason == "length" else "stop", n)
+            for c, text, n in zip(choices, texts, tokens, strict=True)
+        )
+        if request.temperature == 0 and len(completions) == 1:
+            completions *= request.n  # greedy: the n samples are copies of the one answer
+        return completions, render(request.messages, request.prefill), usage.prompt_tokens if usage else 0
+
+    def _error(self, exc: openai.APIError) -> BackendError:
+        """The server's own words, with what to do about them."""
+        if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+            kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "unreachable"
+            return BackendUnavailable(f"model server {self.base_url} {kind} ({exc}); is it running?")
+        if isinstance(exc, openai.APIStatusError):
+            message = _server_message(exc)
+            if exc.status_code == 404 and "model" in message.lower():
+                return ModelNotAvailable(f"{self.base_url}: {message}")
+            if exc.status_code in (401, 403):
+                return BackendError(f"{self.base_url} refused the API key ({exc.status_code}): {message}")
+            if exc.status_code >= 500 or exc.status_code == 429:
+                return BackendUnavailable(f"{self.base_url} answered {exc.status_code}: {message}")
+            return BackendError(f"{self.base_url} answered {exc.status_code}: {message}")
+        return BackendError(f"{self.base_url}: {exc}")
+
+
+def render(messages: Sequence[ChatMessage], prefill: str = "") -> str:
+    """A readable transcript of what was sent (the server applies the chat template itself)."""
+    parts = [f"<|{m.role}|>\n{m.content}" for m in messages]
+    return "\n".join(parts) + "\n<|assistant|>\n" + prefill
+
+
+def _strip_prefill(text: str, prefill: str) -> str:
+    """Some servers echo the continued message; completions never include the prefill."""
+    return text[len(prefill) :] if prefill and text.startswith(prefill) else text
+
+
+def _split_tokens(total: int, texts: list[str]) -> list[int]:
+    """Share the call's completion tokens among its choices by text length (the API reports only the sum)."""
+    if not texts:
+        return []
+    weights = [max(len(t), 1) for t in texts]
+    shares = [total * w // sum(weights) for w in weights]
+    shares[max(range(len(texts)), key=lambda i: weights[i])] += total - sum(shares)
+    return shares
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(body.get("message"), str):
+            return body["message"]
+    return str(exc.message or exc)

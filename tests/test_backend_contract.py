@@ -1,0 +1,149 @@
+"""One contract for every backend: transformers, vLLM in-process, and an OpenAI-compatible server.
+
+Each case runs against the real embedded model. The vLLM kinds need the vLLM environment
+(``make vllm-env``): the in-process case runs inside ``.venv-vllm`` (``make test`` runs this
+file there with ``SRA_CONTRACT_KINDS=vllm``), and the HTTP case talks to a real
+``vllm.entrypoints.openai.api_server`` on 127.0.0.1 that the ``vllm_server`` fixture starts.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from core.backends import load_backend
+from core.llm import BackendError, BackendUnavailable, ChatMessage, GenerationRequest, ModelNotAvailable
+
+pytestmark = pytest.mark.slow
+
+KINDS = os.environ.get("SRA_CONTRACT_KINDS", "transformers,vllm,openai").split(",")
+COUNT = (ChatMessage("user", "Count from 1 to 10, separated by commas."),)
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def backend(request):
+    kind = request.param
+    if kind == "transformers":
+        yield load_backend("transformers", "embedded")
+    elif kind == "vllm":
+        require_vllm_inprocess()
+        yield load_backend("vllm", "embedded", max_model_len=2048)
+    else:
+        server = request.getfixturevalue("vllm_server")
+        backend = load_backend("openai", "", base_url=server.base_url)
+        yield backend
+        backend.close()
+
+
+def require_vllm_inprocess() -> None:
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        pytest.skip("vLLM in-process runs in .venv-vllm: `make test` runs this file there too")
+
+
+def ask(backend, **fields):
+    [result] = backend.generate([GenerationRequest(COUNT, **fields)])
+    return result
+
+
+def test_n_samples_with_their_costs(backend):
+    result = ask(backend, n=3, temperature=0.8, max_tokens=8, seed=1)
+    assert len(result.completions) == 3
+    for c in result.completions:
+        assert isinstance(c.text, str)
+        assert c.finish_reason in ("stop", "length")
+        assert 0 <= c.completion_tokens <= 8
+    assert result.completion_tokens > 0
+    assert result.prompt_tokens > 5
+    assert "Count from 1 to 10" in result.prompt_text
+    assert result.latency_s > 0
+
+
+def test_greedy_is_deterministic(backend):
+    first = ask(backend, temperature=0.0, max_tokens=12)
+    again = ask(backend, temperature=0.0, max_tokens=12)
+    assert first.completions[0].text == again.completions[0].text
+    assert first.completions[0].text.strip()
+
+
+def test_same_seed_same_samples(backend):
+    a = ask(backend, n=2, temperature=1.0, max_tokens=10, seed=7)
+    b = ask(backend, n=2, temperature=1.0, max_tokens=10, seed=7)
+    assert [c.text for c in a.completions] == [c.text for c in b.completions]
+
+
+def test_max_tokens_ends_with_length(backend):
+    result = ask(backend, temperature=0.0, max_tokens=3, prefill="1, 2,")
+    [c] = result.completions
+    assert c.finish_reason == "length"
+    assert c.completion_tokens == 3
+
+
+def test_prefill_is_continued_and_stop_cuts(backend):
+    result = ask(backend, temperature=0.0, max_tokens=30, prefill="1, 2, 3,", stop=("6",))
+    [c] = result.completions
+    assert c.finish_reason == "stop"
+    assert "6" not in c.text
+    assert c.text.lstrip().startswith("4"), c.text  # it continues the prefill, which it does not repeat
+    assert result.prompt_text.endswith("1, 2, 3,")
+
+
+def test_a_batch_keeps_request_order(backend):
+    requests = [
+        GenerationRequest(COUNT, n=1, temperature=0.0, max_tokens=4),
+        GenerationRequest(COUNT, n=3, temperature=0.9, max_tokens=4, seed=3),
+        GenerationRequest(
+            (ChatMessage("user", "Name a colour."),), n=2, temperature=0.9, max_tokens=4, seed=4
+        ),
+    ]
+    results = backend.generate(requests)
+    assert [len(r.completions) for r in results] == [1, 3, 2]
+    assert "colour" in results[2].prompt_text and "colour" not in results[0].prompt_text
+    assert backend.generate([]) == []
+
+
+def test_a_prompt_beyond_the_context_is_a_clear_error(backend):
+    too_long = (ChatMessage("user", "word " * 9000),)
+    with pytest.raises(BackendError) as caught:
+        backend.generate([GenerationRequest(too_long, max_tokens=4)])
+    assert not isinstance(caught.value, BackendUnavailable)  # not worth retrying
+    message = str(caught.value).lower()
+    assert "length" in message or "context" in message, message
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_unknown_model_is_model_not_available(kind, request):
+    if kind == "vllm":
+        require_vllm_inprocess()
+        with pytest.raises(ModelNotAvailable, match="no/such-model"):
+            load_backend("vllm", "/no/such-model", max_model_len=512)
+    elif kind == "transformers":
+        with pytest.raises(ModelNotAvailable, match="no/such-model"):
+            load_backend("transformers", "/no/such-model")
+    else:
+        server = request.getfixturevalue("vllm_server")
+        with pytest.raises(ModelNotAvailable, match="no-such-model.*smollm2"):
+            load_backend("openai", "no-such-model", base_url=server.base_url)
+
+
+def test_an_unreachable_server_is_backend_unavailable():
+    from core.backends.vllm_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(BackendUnavailable, match="unreachable"):
+        load_backend("openai", "", base_url=url, max_retries=0, timeout_s=5)
+
+
+def test_vllm_reports_prefix_cache_hits():
+    """A prompt seen before is served from vLLM's prefix cache, and the backend says so."""
+    if "vllm" not in KINDS:
+        pytest.skip("vLLM in-process is not among SRA_CONTRACT_KINDS")
+    require_vllm_inprocess()
+    backend = load_backend("vllm", "embedded", max_model_len=2048)
+    long = (ChatMessage("user", "Here is a story. " + "The cat sat on the mat. " * 80 + "Summarise it."),)
+    for _ in range(2):
+        backend.generate([GenerationRequest(long, max_tokens=2)])
+    assert backend.prefix_cache["cached_tokens"] > 0
+    assert 0 < backend.prefix_cache_hit_rate < 1
