@@ -37,7 +37,9 @@ def test_a_failure_in_any_phase_undoes_the_iteration(make_search, phase):
     warmup = make_search(FailOnCall(set()), reflection=True, rollout=True, max_iterations=10)
     warmup.run(2)
     calls_for_two = warmup.backend.count
-    search = make_search(FailOnCall({calls_for_two + offset}), reflection=True, rollout=True, max_iterations=10)
+    search = make_search(
+        FailOnCall({calls_for_two + offset}), reflection=True, rollout=True, max_iterations=10
+    )
     search.run(2)
     before, events_before = nodes_and_values(search), len(search.tree.events)
     with pytest.raises(SearchPaused, match="iteration 3.*unreachable"):
