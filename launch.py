@@ -151,6 +151,15 @@ def add_studio_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
     p.add_argument("--auth", help="user:password, or a file with one user:password per line")
     p.add_argument("--model", default="embedded", help="policy model for the studio")
+    p.add_argument(
+        "--backend",
+        choices=("transformers", "vllm", "openai"),
+        default="transformers",
+        help="transformers (default, in-process), vllm (vllm.LLM in-process) or openai (an OpenAI-compatible server)",
+    )
+    p.add_argument(
+        "--base-url", help="openai: the server, e.g. http://127.0.0.1:8000/v1 (or $OPENAI_BASE_URL)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +215,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from ui.app import launch_studio
 
-        launch_studio(host=args.host, port=args.port, share=args.share, auth=args.auth, model=args.model)
+        if args.backend != "openai" and args.base_url:
+            raise UsageError("--base-url applies only to --backend openai")
+        launch_studio(
+            host=args.host,
+            port=args.port,
+            share=args.share,
+            auth=args.auth,
+            model=args.model,
+            backend=args.backend,
+            backend_options={"base_url": args.base_url} if args.base_url else {},
+        )
         return 0
     except (UsageError, StoreError) as exc:
         sys.stderr.write(f"error: {exc}\n")

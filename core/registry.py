@@ -30,10 +30,12 @@ class BackendPool:
 
     ``adapter`` names a registered LoRA adapter on top of ``model`` (None: the plain model);
     a loader is called as ``loader(kind, model)`` or, for an adapter, ``loader(kind, model, adapter=...)``.
+    ``options`` go to every load (e.g. ``{"base_url": ...}`` for the openai backend).
     """
 
-    def __init__(self, loader: Callable[..., LLMBackend] | None = None) -> None:
+    def __init__(self, loader: Callable[..., LLMBackend] | None = None, options: dict | None = None) -> None:
         self._loader = loader
+        self._options = dict(options or {})
         self._lock = threading.Lock()
         self._backends: dict[tuple[str, str, str | None], LLMBackend] = {}
 
@@ -44,7 +46,7 @@ class BackendPool:
                 loader = self._loader
                 if loader is None:
                     from core.backends import load_backend as loader
-                extra = {"adapter": adapter} if adapter else {}
+                extra = {**self._options, **({"adapter": adapter} if adapter else {})}
                 self._backends[key] = loader(kind, model, **extra)
             return self._backends[key]
 

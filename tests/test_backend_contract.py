@@ -61,6 +61,11 @@ def test_n_samples_with_their_costs(backend):
     assert result.latency_s > 0
 
 
+def test_samples_differ(backend):
+    result = ask(backend, n=4, temperature=1.0, max_tokens=12, seed=5)
+    assert len({c.text for c in result.completions}) > 1
+
+
 def test_greedy_is_deterministic(backend):
     first = ask(backend, temperature=0.0, max_tokens=12)
     again = ask(backend, temperature=0.0, max_tokens=12)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.registry import BackendPool
 from core.store import Store
 from ui.compare_tab import create_compare_tab
 from ui.context import StudioContext
@@ -87,9 +88,12 @@ def launch_studio(
     share: bool = False,
     auth: str | None = None,
     model: str = "embedded",
+    backend: str = "transformers",
+    backend_options: dict | None = None,
 ) -> None:
     store = Store()  # raises StoreError (one clear line) before anything is served
-    app = build_app(StudioContext(model=model, store=store))
+    pool = BackendPool(options=backend_options or {})
+    app = build_app(StudioContext(backend=backend, model=model, backends=pool, store=store))
     app.queue(default_concurrency_limit=4).launch(
         server_name=host,
         server_port=port,

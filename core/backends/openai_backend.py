@@ -143,7 +143,8 @@ class OpenAIBackend:
         choices = sorted(reply.choices, key=lambda c: c.index)
         texts = [_strip_prefill(c.message.content or "", request.prefill) for c in choices]
         usage = reply.usage
-        tokens = _split_tokens(usage.completion_tokens if usage else 0, texts)
+        cut = [c.finish_reason == "length" for c in choices]
+        tokens = _split_tokens(usage.completion_tokens if usage else 0, texts, cut, request.max_tokens)
         completions = tuple(
             Completion(text, "length" if c.finish_reason == "length" else "stop", n)
             for c, text, n in zip(choices, texts, tokens, strict=True)
@@ -180,13 +181,23 @@ def _strip_prefill(text: str, prefill: str) -> str:
     return text[len(prefill) :] if prefill and text.startswith(prefill) else text
 
 
-def _split_tokens(total: int, texts: list[str]) -> list[int]:
-    """Share the call's completion tokens among its choices by text length (the API reports only the sum)."""
-    if not texts:
-        return []
-    weights = [max(len(t), 1) for t in texts]
-    shares = [total * w // sum(weights) for w in weights]
-    shares[max(range(len(texts)), key=lambda i: weights[i])] += total - sum(shares)
+def _split_tokens(total: int, texts: list[str], cut: list[bool], max_tokens: int) -> list[int]:
+    """Each choice's completion tokens; the API reports only their sum.
+
+    A choice cut at ``max_tokens`` used exactly that many; the rest of the sum is shared among
+    the others by text length, none above ``max_tokens``.
+    """
+    shares = [max_tokens if c else 0 for c in cut]
+    rest = max(total - sum(shares), 0)
+    open_ = [i for i, c in enumerate(cut) if not c]
+    weights = {i: max(len(texts[i]), 1) for i in open_}
+    for i in open_:
+        shares[i] = min(rest * weights[i] // sum(weights.values()), max_tokens)
+    for i in sorted(open_, key=lambda i: -weights[i]):  # the rounding remainder
+        extra = min(rest - sum(shares[j] for j in open_), max_tokens - shares[i])
+        if extra <= 0:
+            break
+        shares[i] += extra
     return shares
 
 
