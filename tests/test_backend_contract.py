@@ -28,7 +28,9 @@ def backend(request):
         yield load_backend("transformers", "embedded")
     elif kind == "vllm":
         require_vllm_inprocess()
-        yield load_backend("vllm", "embedded", max_model_len=2048)
+        backend = load_backend("vllm", "embedded", max_model_len=2048)
+        yield backend
+        backend.close()
     else:
         server = request.getfixturevalue("vllm_server")
         backend = load_backend("openai", "", base_url=server.base_url)
@@ -152,3 +154,4 @@ def test_vllm_reports_prefix_cache_hits():
         backend.generate([GenerationRequest(long, max_tokens=2)])
     assert backend.prefix_cache["cached_tokens"] > 0
     assert 0 < backend.prefix_cache_hit_rate < 1
+    backend.close()

@@ -124,6 +124,12 @@ class VLLMBackend:
             for request, prompt, out in zip(requests, prompts, outputs, strict=True)
         ]
 
+    def close(self) -> None:
+        """Stop the engine's worker processes now (at interpreter exit vLLM kills them noisily)."""
+        engine = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if engine is not None:
+            engine.shutdown()
+
     def _params(self, request: GenerationRequest):
         return self._vllm.SamplingParams(
             n=1 if request.temperature == 0 else request.n,
