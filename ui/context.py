@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.adapters import list_adapters
 from core.registry import BackendPool, RunRegistry
 from core.store import Store, data_dir
 
@@ -20,3 +21,7 @@ class StudioContext:
     def data_root(self) -> Path:
         """The folder beside the database: exports, training jobs."""
         return self.store.path.parent if self.store is not None else data_dir()
+
+    def adapter_choices(self) -> list[tuple[str, str]]:
+        """The policy choices of the Search and Evaluate tabs: the base model, then every registered adapter."""
+        return [("base model", "")] + [(a.name, a.name) for a in list_adapters(self.data_root() / "adapters")]

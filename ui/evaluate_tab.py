@@ -18,7 +18,6 @@ from core.evaluate import EvalSpec, ProblemResult, evaluate, pass_at, split
 from core.problems import UnknownProblem
 from ui import search_actions as act
 from ui.context import StudioContext
-from ui.search_tab import adapter_choices
 
 SPLITS = ["first-10", "first-40", "all"]
 NO_STORE = "_No database: evaluations need one to keep their results._"
@@ -92,7 +91,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
         )
         with gr.Row():
             split_box = gr.Dropdown(SPLITS, value="first-10", label="Problems", allow_custom_value=True)
-            adapter = gr.Dropdown(adapter_choices(ctx), value="", label="Model", allow_custom_value=True)
+            adapter = gr.Dropdown(ctx.adapter_choices(), value="", label="Model", allow_custom_value=True)
             mode = gr.Radio(["greedy", "mcts"], value="greedy", label="Mode")
         with gr.Row():
             samples = gr.Number(1, precision=0, minimum=1, label="samples (n)", min_width=80)
@@ -165,5 +164,5 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
     )
     stop_btn.click(lambda: stop.set(), None, None, api_name="evaluate_stop", queue=False)
     tab.select(listing, None, [plot, stored], api_name=False)
-    tab.select(lambda: gr.update(choices=adapter_choices(ctx)), None, adapter, api_name=False)
+    tab.select(lambda: gr.update(choices=ctx.adapter_choices()), None, adapter, api_name=False)
     stored.select(on_pick, None, problems, api_name=False)

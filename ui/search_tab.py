@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from core.adapters import list_adapters
 from core.config import ConfigError
 from core.presets import PRESETS
 from core.problems import get_problem, load_humaneval
@@ -26,11 +25,6 @@ ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_
 
 def problem_choices() -> list[tuple[str, str]]:
     return [(f"{p.id} · {p.entry_point}", p.id) for p in load_humaneval()]
-
-
-def adapter_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    """The base model, then every registered LoRA adapter (newest first)."""
-    return [("base model", "")] + [(a.name, a.name) for a in list_adapters(ctx.data_root() / "adapters")]
 
 
 def pick_problem(problem_id: str | None) -> str:
@@ -85,7 +79,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                 with gr.Row():
                     preset = gr.Dropdown(list(PRESETS), value="paper defaults", label="Preset", min_width=140)
                     adapter = gr.Dropdown(
-                        adapter_choices(ctx),
+                        ctx.adapter_choices(),
                         value="",
                         label="Policy: base model or a LoRA adapter",
                         allow_custom_value=True,
@@ -287,7 +281,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     node.input(lambda rid, n: inspect(ctx, rid, n), [run_id, node], inspector, api_name="inspect")
     replay.release(on_replay, [run_id, replay], tree, api_name="replay")
     picker.change(pick_problem, picker, text, api_name="pick_problem")
-    adapter.focus(lambda: gr.update(choices=adapter_choices(ctx)), None, adapter, api_name=False)
+    adapter.focus(lambda: gr.update(choices=ctx.adapter_choices()), None, adapter, api_name=False)
     download.click(
         lambda rid: act.tree_file(act.get_run(ctx, rid)), run_id, download, api_name="download_tree"
     )
