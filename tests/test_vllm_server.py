@@ -107,3 +107,35 @@ def test_a_server_killed_mid_search_pauses_it_and_it_resumes(vllm_server):
 def test_server_health_after_the_fault(vllm_server):
     """The session's server is up again for whatever runs next."""
     assert vllm_server.ready()
+
+
+def test_the_studio_searches_through_the_server(vllm_server):
+    """`launch.py studio --backend openai --base-url URL`: two sessions step their searches at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    from core.registry import BackendPool
+    from ui.app import build_app
+    from ui.context import StudioContext
+
+    ctx = StudioContext(backend="openai", backends=BackendPool(options={"base_url": vllm_server.base_url}))
+    app = build_app(ctx)
+    app.queue(default_concurrency_limit=4)
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    knobs = ["quick demo", 2, 2, 0.5, 0.7, 0, '{"end_gate": 1.0}', ""]
+    try:
+
+        def session(problem: str) -> dict:
+            c = Client(url, verbose=False)
+            run_id = c.predict(problem, "", *knobs, api_name="/new_search")[0]
+            c.predict(run_id, problem, "", *knobs, api_name="/run")
+            return json.loads(c.predict(run_id, api_name="/get_tree"))
+
+        with ThreadPoolExecutor(2) as pool:
+            trees = list(pool.map(session, ["HumanEval/0", "HumanEval/1"]))
+        for tree in trees:
+            assert tree["model"]["backend"] == "openai" and tree["iteration"] == 2
+            assert len(tree["nodes"]) > 1
+    finally:
+        app.close()

@@ -27,6 +27,9 @@ def problem_choices() -> list[tuple[str, str]]:
     return [(f"{p.id} · {p.entry_point}", p.id) for p in load_humaneval()]
 
 
+SERVER_SESSIONS = 8  # searches the studio runs at once against an OpenAI-compatible server
+
+
 def pick_problem(problem_id: str | None) -> str:
     return get_problem(problem_id).prompt if problem_id else ""
 
@@ -251,7 +254,11 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         """The whole tree as sra-tree/1 JSON."""
         return act.get_run(ctx, rid).search.tree.to_json()
 
-    model_queue = {"concurrency_id": "model", "concurrency_limit": 1}
+    # An in-process model runs one call at a time; a model server batches what several sessions send.
+    model_queue = {
+        "concurrency_id": "model",
+        "concurrency_limit": SERVER_SESSIONS if ctx.backend == "openai" else 1,
+    }
     new_btn.click(on_new, [picker, text, *knobs], [*view, saved_run], api_name="new_search", **model_queue)
     step_btn.click(
         on_step, [run_id, picker, text, *knobs], [*view, saved_run], api_name="step", **model_queue
