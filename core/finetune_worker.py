@@ -106,6 +106,7 @@ def train(job: dict[str, Any], job_dir: Path, stop: threading.Event, report) -> 
     from trl import SFTConfig, SFTTrainer
 
     from core.backends.transformers_backend import resolve_source
+    from core.llm import first_line
 
     datasets.disable_progress_bars()  # bars in a log file are noise; progress.jsonl has the steps
     transformers.utils.logging.disable_progress_bar()
@@ -116,7 +117,7 @@ def train(job: dict[str, Any], job_dir: Path, stop: threading.Event, report) -> 
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     except (OSError, ValueError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise FinetuneError(f"could not load base model {job['base_model']!r}: {reason}") from exc
     log.info("loaded %s (%s) in %s", job["base_model"], source, dtype)
     if stop.is_set():

@@ -24,6 +24,11 @@ class BackendError(RuntimeError):
     """A backend failed in a way the user should be told about (not a bug)."""
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, for a one-line message (its type's name when it says nothing)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class ModelNotAvailable(BackendError):
     """The requested weights are not on this machine (or the server does not serve that model)."""
 

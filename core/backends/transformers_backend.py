@@ -34,6 +34,7 @@ from core.llm import (
     GenerationRequest,
     GenerationResult,
     ModelNotAvailable,
+    first_line,
 )
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class TransformersBackend:
             self.tokenizer = AutoTokenizer.from_pretrained(source)
             self.model = AutoModelForCausalLM.from_pretrained(source, dtype=self.dtype)
         except (OSError, ValueError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = first_line(exc)
             raise ModelNotAvailable(f"Could not load model '{model}': {reason}") from exc
         # Checked on the plain model: a PeftModel's forward takes **kwargs only.
         accepts = "logits_to_keep" in inspect.signature(self.model.forward).parameters
@@ -95,7 +96,7 @@ class TransformersBackend:
         try:
             self.model = PeftModel.from_pretrained(self.model, str(info.path))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = first_line(exc)
             raise ModelNotAvailable(f"Could not load adapter '{info.name}': {reason}") from exc
         self.adapter = info.name
         self.model_id = f"{self.model_id}+lora:{info.name}"

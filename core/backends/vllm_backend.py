@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from core.backends.embedded import EMBEDDED_MODEL
-from core.llm import BackendError, Completion, GenerationRequest, GenerationResult, ModelNotAvailable
+from core.llm import (
+    BackendError,
+    Completion,
+    GenerationRequest,
+    GenerationResult,
+    ModelNotAvailable,
+    first_line,
+)
 
 DEFAULT_MAX_MODEL_LEN = 4096
 # On a CPU, vLLM reads gpu_memory_utilization as the share of the NUMA node's RAM to reserve (default
@@ -71,7 +78,7 @@ class VLLMBackend:
         try:
             self.llm = vllm.LLM(model=source, **options)
         except Exception as exc:  # vLLM raises many kinds while building an engine; all mean "not loaded"
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = first_line(exc)
             raise ModelNotAvailable(f"vLLM could not load model '{model}': {reason}") from exc
         self.load_seconds = time.perf_counter() - start
         self.tokenizer = self.llm.get_tokenizer()
@@ -100,7 +107,7 @@ class VLLMBackend:
             except (
                 Exception
             ) as exc:  # validation errors (a prompt beyond the context ...) and engine failures
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                reason = first_line(exc)
                 raise BackendError(f"vLLM refused the batch: {reason}") from exc
             latency = time.perf_counter() - start
             for out in outputs:
