@@ -6,9 +6,15 @@ import argparse
 import os
 import sys
 
+from core.backends import BACKENDS
 from core.cli import SearchArgs, UsageError, configure_logging, run_search
 from core.generate_cli import add_generate_args, run_generate_cli
 from core.store import StoreError
+
+BACKEND_HELP = (
+    "transformers (default, in-process), vllm (vllm.LLM in-process) or openai (an OpenAI-compatible "
+    "server: --base-url where offered, else $OPENAI_BASE_URL)"
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -35,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--problem", help="a HumanEval id such as HumanEval/0")
     search.add_argument("--problem-text", help="a custom problem, as text")
     search.add_argument("--tests", default="", help="assert lines for a custom problem (visible tests)")
-    search.add_argument("--backend", default="transformers", help="transformers (default)")
+    search.add_argument("--backend", choices=BACKENDS, default="transformers", help=BACKEND_HELP)
     search.add_argument(
         "--model", default="embedded", help="'embedded' (default), a Hugging Face id or a local path"
     )
@@ -122,7 +128,7 @@ def add_evaluate_args(sub) -> None:
     ev.add_argument(
         "--problems", help="comma-separated HumanEval ids instead of a split, e.g. 0,2,HumanEval/7"
     )
-    ev.add_argument("--backend", default="transformers", help="transformers (default)")
+    ev.add_argument("--backend", choices=BACKENDS, default="transformers", help=BACKEND_HELP)
     ev.add_argument(
         "--model", default="embedded", help="'embedded' (default), a Hugging Face id or a local path"
     )
@@ -151,12 +157,7 @@ def add_studio_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
     p.add_argument("--auth", help="user:password, or a file with one user:password per line")
     p.add_argument("--model", default="embedded", help="policy model for the studio")
-    p.add_argument(
-        "--backend",
-        choices=("transformers", "vllm", "openai"),
-        default="transformers",
-        help="transformers (default, in-process), vllm (vllm.LLM in-process) or openai (an OpenAI-compatible server)",
-    )
+    p.add_argument("--backend", choices=BACKENDS, default="transformers", help=BACKEND_HELP)
     p.add_argument(
         "--base-url", help="openai: the server, e.g. http://127.0.0.1:8000/v1 (or $OPENAI_BASE_URL)"
     )
