@@ -40,7 +40,7 @@ lint: setup
 test: lint vllm-env
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -m "not heavy" -q $(ARGS)
-	SRA_CONTRACT_KINDS=vllm $(VLLM_VENV)/bin/python -m pytest -m slow -q -p no:cacheprovider tests/test_backend_contract.py
+	SRA_CONTRACT_KINDS=vllm $(VLLM_VENV)/bin/python -m pytest -m slow -q -p no:cacheprovider tests/backends/test_backend_contract.py
 
 # The heavy checks CI leaves out (minutes each): the greedy first-40 HumanEval baseline.
 test-heavy: setup

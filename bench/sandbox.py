@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.sandbox import SandboxJob, SandboxPool, run_tests  # noqa: E402
+from core.execution.sandbox import SandboxJob, SandboxPool, run_tests  # noqa: E402
 
 CODE = "def inc(x):\n    return x + 1\n"
 TESTS = ("assert inc(1) == 2", "assert inc(-1) == 0")

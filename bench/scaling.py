@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.backends.embedded import embedded_model_dir  # noqa: E402
 from core.backends.openai_backend import OpenAIBackend  # noqa: E402
 from core.backends.vllm_server import VLLMServer, vllm_python  # noqa: E402
-from core.evaluate import split  # noqa: E402
+from core.config import preset  # noqa: E402
 from core.llm import ChatMessage, GenerationRequest  # noqa: E402
-from core.presets import preset  # noqa: E402
-from core.problems import get_problem  # noqa: E402
-from core.search import Search  # noqa: E402
+from core.problems.problem import get_problem  # noqa: E402
+from core.problems.sources import split  # noqa: E402
+from core.search.mcts import Search  # noqa: E402
 
 
 def raw_throughput(backend: OpenAIBackend, problems: list, requests: int, max_tokens: int) -> float:

@@ -20,12 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.backends import load_backend  # noqa: E402
+from core.backends.counting import CountingBackend  # noqa: E402
 from core.config import SearchConfig  # noqa: E402
-from core.llm import ChatMessage, CountingBackend, GenerationRequest  # noqa: E402
-from core.problems import get_problem  # noqa: E402
-from core.reasoner import Reasoner  # noqa: E402
-from core.records import Usage  # noqa: E402
-from core.search import Search  # noqa: E402
+from core.llm import ChatMessage, GenerationRequest
+from core.problems.problem import get_problem  # noqa: E402
+from core.search.mcts import Search  # noqa: E402
+from core.search.reasoner import Reasoner  # noqa: E402
+from core.tree.records import Usage  # noqa: E402
 
 
 def search_overhead(backend, iterations: int) -> tuple[float, float, int]:

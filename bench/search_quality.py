@@ -24,14 +24,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.backends import load_backend  # noqa: E402
-from core.evaluate import EvalResult, EvalSpec, evaluate, split  # noqa: E402
+from core.evaluation.run import evaluate
+from core.evaluation.spec import EvalResult, EvalSpec  # noqa: E402
+from core.problems.sources import split
 
 DEFAULT_PROBLEMS = "HumanEval/20-29"
 
 
 def newest_adapter(model: str) -> str | None:
     try:
-        from core.adapters import list_adapters, same_base
+        from core.backends.adapters import list_adapters, same_base
     except ImportError:
         return None
     return next((a.name for a in list_adapters() if same_base(a.base_model, model)), None)
@@ -71,7 +73,7 @@ def main() -> None:
         backend = load_backend("transformers", args.model, **({"adapter": name} if name else {}))
         training: set[str] = set()
         if name:
-            from core.adapters import get_adapter
+            from core.backends.adapters import get_adapter
 
             training = set(get_adapter(name).problems)
         label = name or "base"

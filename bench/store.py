@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/store.py [--runs 15] [--sizes 100 500 2000]``
 
-Trees are grown by the real engine (``core.search.Search``) with the scripted test
+Trees are grown by the real engine (``core.search.mcts.Search``) with a seeded stand-in
 backend, so they carry every record a search writes, and no model is loaded.
 For each size (the tree is grown to at least that many nodes), measured in this one
 run, in a temporary folder, the median of ``--runs``:
@@ -28,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.synthetic import SyntheticBackend  # noqa: E402
 from core.config import SearchConfig  # noqa: E402
-from core.problems import get_problem  # noqa: E402
-from core.search import Search  # noqa: E402
-from core.store import Store  # noqa: E402
-from core.tree import Tree  # noqa: E402
-from tests.scripted import ScriptedBackend  # noqa: E402
+from core.problems.problem import get_problem  # noqa: E402
+from core.search.mcts import Search  # noqa: E402
+from core.store.runs import Store  # noqa: E402
+from core.tree.nodes import Tree  # noqa: E402
 
 TARGET_MS = 10.0
 
@@ -43,7 +43,7 @@ def grow(size: int) -> Search:
     search = Search.start(
         get_problem("HumanEval/0"),
         SearchConfig(seed=0, end_gate=1.0, max_iterations=size * 4),
-        ScriptedBackend(),
+        SyntheticBackend(),
     )
     while len(search.tree.nodes) < size and not search.finished:
         search.step()

@@ -27,11 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import SearchConfig  # noqa: E402
-from core.events import EventKind  # noqa: E402
-from core.problems import Problem  # noqa: E402
-from core.records import BackpropEntry, CriticRecord  # noqa: E402
-from core.snapshot import snapshot  # noqa: E402
-from core.tree import Tree  # noqa: E402
+from core.problems.problem import Problem  # noqa: E402
+from core.tree.events import EventKind  # noqa: E402
+from core.tree.nodes import Tree  # noqa: E402
+from core.tree.records import BackpropEntry, CriticRecord  # noqa: E402
+from core.tree.snapshot import snapshot  # noqa: E402
 from ui.tree_plot import tree_figure  # noqa: E402
 from ui.tree_view import tree_view_payload  # noqa: E402
 

@@ -1,1 +1,5 @@
-"""SRA-MCTS Studio core: search engine, tree model, prompts, backends. Never imports gradio."""
+"""SRA-MCTS Studio core: plain Python, usable from the CLI, tests and notebooks.
+
+Never imports gradio, ``ui``, ``cli`` or ``launch``; its packages import only from the layers below them
+(see README "Layout" and the import-linter contract in pyproject.toml).
+"""

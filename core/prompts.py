@@ -1,6 +1,6 @@
 """Prompt templates for the four roles of SRA-MCTS: reflection, proposal, critic, translator.
 
-Templates only: filling them and calling the model happen in ``core/reasoner.py``.
+Templates only: filling them and calling the model happen in ``core/search/reasoner.py``.
 Each role also has a *prefill*, the start of the model's reply ("Score:"), which a
 small model continues far more reliably than it follows a format instruction.
 Each template is a ``str.format`` string; the placeholders each role may use are
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,7 @@ Plan:
 Follow the plan and write the complete Python function `{entry_point}`. Reply with a single ```python code block and nothing else."""
 CODE_PREFILL = "```python\n"
 
-# Direct code writing, with no plan: the greedy baseline of an evaluation (core/evaluate.py).
+# Direct code writing, with no plan: the greedy baseline of an evaluation (core/evaluation/run.py).
 DIRECT_CODE = """Problem:
 {problem}
 
@@ -126,6 +127,11 @@ class PromptSet:
         if unknown:
             raise ValueError(f"prompts: unknown role(s) {', '.join(unknown)}")
         return cls(**data)
+
+
+def format_steps(steps: Sequence[str], *, empty: str = "") -> str:
+    """A path's steps as the numbered lines every prompt, export and view shows: "1. ...\n2. ..."."""
+    return "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) if steps else empty
 
 
 def _validate(role: str, template: Any) -> None:

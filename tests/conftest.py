@@ -6,8 +6,8 @@ import tempfile
 import pytest
 
 from core.config import SearchConfig
-from core.problems import Problem
-from core.search import Search
+from core.problems.problem import Problem
+from core.search.mcts import Search
 from tests.scripted import ScriptedBackend
 
 

@@ -1,1 +1,4 @@
-"""SRA-MCTS Studio web UI (Gradio). One file per tab; no search logic lives here."""
+"""The Gradio studio: one file per tab, handlers as plain functions, the session registry. No search logic here.
+
+Layer 7: imports ``core``; never ``cli`` or ``launch``.
+"""

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.registry import BackendPool
-from core.store import Store
+from core.store.runs import Store
 from ui.compare_tab import create_compare_tab
 from ui.context import StudioContext
 from ui.curate_tab import create_curate_tab
@@ -16,6 +15,7 @@ from ui.finetune_tab import create_finetune_tab
 from ui.history_tab import create_history_tab
 from ui.reward_tab import create_reward_tab
 from ui.search_tab import create_search_tab
+from ui.sessions import BackendPool
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 

@@ -7,10 +7,11 @@ import sqlite3
 
 import gradio as gr
 
-from core.search import best_node
-from core.snapshot import snapshot
-from core.store import UnknownRun
-from core.tree import Tree
+from core.prompts import format_steps
+from core.store.runs import UnknownRun
+from core.tree.nodes import Tree
+from core.tree.queries import best_node
+from core.tree.snapshot import snapshot
 from ui.context import StudioContext
 from ui.tree_view import create_tree_view, tree_view_payload
 
@@ -56,7 +57,7 @@ def summary(tree: Tree) -> str:
     if ex is not None and ex.visible is not None:
         v = ex.visible
         lines.append(f"visible tests {v.tests - v.failed}/{v.tests} ({'pass' if v.passed else 'fail'})")
-    lines += [f"{i}. {html.escape(s)}" for i, s in enumerate(tree.steps(best.id), 1)]
+    lines.append(format_steps([html.escape(s) for s in tree.steps(best.id)]))
     return "\n\n".join(lines)
 
 

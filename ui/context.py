@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.adapters import list_adapters
-from core.registry import BackendPool, RunRegistry
-from core.store import Store, data_dir
+from core.backends.adapters import list_adapters
+from core.paths import data_dir
+from core.store.runs import Store
+from ui.sessions import BackendPool, RunRegistry
 
 
 @dataclass

@@ -14,8 +14,8 @@ from datetime import datetime
 
 import gradio as gr
 
-from core.curation_export import CurationExport, export_accepted
-from core.curation_queue import (
+from core.curation.accepted import CurationExport, export_accepted
+from core.curation.queue import (
     CandidateCache,
     CurationError,
     QueueFilter,
@@ -26,10 +26,10 @@ from core.curation_queue import (
     item_key,
     neighbour,
     parse_steps,
-    steps_text,
 )
-from core.records import VerdictSummary
-from core.store import Store
+from core.prompts import format_steps
+from core.store.runs import Store
+from core.tree.records import VerdictSummary
 
 NO_STORE = "_No database: nothing to curate. Start the studio with `python launch.py` to save runs._"
 COLUMNS = ["", "problem", "run", "node", "value", "critic", "visible", "note"]
@@ -139,7 +139,7 @@ def view(cur: Curator, f: QueueFilter, sort: str, queue: str, key: str | None) -
         item.annotation.id if item is not None and item.annotation is not None else 0,
         card(item, where),
         item.path.problem.prompt if item else "",
-        steps_text(item.steps) if item else "",
+        format_steps(item.steps) if item else "",
         item.code if item else "",
         item.annotation.comment if item is not None and item.annotation is not None else "",
     )

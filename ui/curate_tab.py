@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.curation_queue import CandidateCache
-from core.export import FORMATS
-from core.history import facets
+from core.curation.exports import FORMATS
+from core.curation.queue import CandidateCache
+from core.store.filters import facets
 from ui import curate_actions as act
 from ui.context import StudioContext
 

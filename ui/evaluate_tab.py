@@ -12,10 +12,13 @@ import time
 import gradio as gr
 import plotly.graph_objects as go
 
-from core.adapters import UnknownAdapter, get_adapter
-from core.eval_report import EVAL_COLUMNS, PROBLEM_COLUMNS, chart_points, eval_rows, problem_rows, rates
-from core.evaluate import EvalSpec, ProblemResult, evaluate, pass_at, split
-from core.problems import UnknownProblem
+from core.backends.adapters import UnknownAdapter, get_adapter
+from core.evaluation.report import EVAL_COLUMNS, PROBLEM_COLUMNS, chart_points, eval_rows, problem_rows, rates
+from core.evaluation.run import evaluate
+from core.evaluation.spec import EvalSpec, ProblemResult, pass_at
+from core.evaluation.tables import EvalTables
+from core.problems.problem import UnknownProblem
+from core.problems.sources import split
 from ui import search_actions as act
 from ui.context import StudioContext
 
@@ -53,7 +56,7 @@ def training_problems(ctx: StudioContext, adapter: str | None) -> set[str]:
 
 
 def chart(ctx: StudioContext) -> go.Figure:
-    points = [p for p in chart_points(ctx.store.evals()[:12]) if p["k"] == 1] if ctx.store else []
+    points = [p for p in chart_points(EvalTables(ctx.store).evals()[:12]) if p["k"] == 1] if ctx.store else []
     fig = go.Figure()
     labels = [p["label"] for p in points]
     fig.add_trace(go.Bar(x=labels, y=[p["all"] for p in points], name="pass@1, all problems"))
@@ -111,7 +114,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
     form = [split_box, adapter, mode, samples, temperature, ks, iterations, preset]
 
     def listing():
-        return chart(ctx), eval_rows(ctx.store.evals())
+        return chart(ctx), eval_rows(EvalTables(ctx.store).evals())
 
     def on_run(*values):
         spec = build_spec(ctx, *values)
@@ -157,7 +160,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
         row = getattr(evt, "row_value", None)
         if not row:
             return gr.skip()
-        return problem_rows(ctx.store.eval_results(int(row[0])))
+        return problem_rows(EvalTables(ctx.store).eval_results(int(row[0])))
 
     run_btn.click(
         on_run, form, [progress, problems, plot, stored], api_name="evaluate", concurrency_id="model"

@@ -1,6 +1,6 @@
 """Fine-tune tab handlers: widget values to a training config, and a job's status to widget values.
 
-The job itself runs in its own process (``core.finetune_job``); these functions
+The job itself runs in its own process (``core.training.jobs``); these functions
 only start, stop and read it, so a closed page or a restarted studio loses nothing.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from core.finetune_config import FinetuneError, preset
-from core.finetune_job import FinetuneJobs, JobStatus, UnknownJob
+from core.training.config import FinetuneError, preset
+from core.training.jobs import FinetuneJobs, JobStatus, UnknownJob
 
 ACTIVE = ("starting", "running")
 FIELDS = (

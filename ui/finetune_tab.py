@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.finetune_config import PRESETS, FinetuneError, preview
-from core.finetune_job import FinetuneJobs
+from core.training.config import PRESETS, FinetuneError, preview
+from core.training.jobs import FinetuneJobs
 from ui import finetune_actions as act
 from ui.context import StudioContext
 

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import gradio as gr
 
-from core.history import RunFilter, facets, find_runs
-from core.store import RunRow
+from core.store.filters import RunFilter, facets, find_runs
+from core.store.runs import RunRow
 from ui import search_actions as act
 from ui.context import StudioContext
 from ui.search_tab import SearchTab

@@ -4,7 +4,7 @@ Why: a researcher must see *why* a node has its value: the exact prompts, the
 raw replies, whether the critic's reply was parsed, the UCB terms that got it
 selected and how backpropagation moved its Q. All model text is HTML-escaped
 (a reply may contain ``<script>``); long texts sit in collapsed ``<details>``.
-Pure functions of a :class:`~core.tree.Tree`: no search logic, no gradio.
+Pure functions of a :class:`~core.tree.nodes.Tree`: no search logic, no gradio.
 
 Example::
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from core.parsing import normalize_step
-from core.tree import Node, Tree
+from core.search.parsing import normalize_step
+from core.tree.nodes import Node, Tree
 
 # Markdown would read these as formatting; as entities they show as plain characters.
 _MD_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]{}#|~!"})

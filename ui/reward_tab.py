@@ -7,9 +7,9 @@ import html
 import gradio as gr
 import plotly.graph_objects as go
 
-from core.reward_report import RewardReport, report
-from core.tree import Tree, TreeFormatError
-from core.tree_io import load_tree_file
+from core.evaluation.reward import RewardReport, report
+from core.tree.files import load_tree_file
+from core.tree.nodes import Tree, TreeFormatError
 from ui.context import StudioContext
 
 

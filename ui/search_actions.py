@@ -18,17 +18,17 @@ from typing import Any
 
 import gradio as gr
 
-from core.config import ConfigError, SearchConfig
-from core.events import STEERING, EventKind
+from core.config import ConfigError, SearchConfig, preset
 from core.llm import BackendError
-from core.presets import preset
-from core.problems import Problem, custom_problem, get_problem
-from core.registry import Run, save_run
-from core.search import Search, SearchPaused
-from core.snapshot import snapshot
-from core.steering import SteeringError
-from core.store import UnknownRun
+from core.problems.problem import Problem, custom_problem, get_problem
+from core.prompts import format_steps
+from core.search.mcts import Search, SearchPaused
+from core.search.steering import SteeringError
+from core.store.runs import UnknownRun
+from core.tree.events import STEERING, EventKind
+from core.tree.snapshot import snapshot
 from ui.context import StudioContext
+from ui.sessions import Run, save_run
 from ui.tree_view import tree_view_payload
 
 NO_RUN = "No search yet: pick a problem and press **New search**, **Step** or **Run**."
@@ -86,7 +86,7 @@ def best_path_markdown(search: Search) -> str:
     if best.depth == 0:
         return "_No steps yet._"
     lines = [f"**Best path** · node #{best.id} · Q={best.value:.3f} · {best.terminal_reason or 'open'}", ""]
-    lines += [f"{i}. {html.escape(step)}" for i, step in enumerate(search.tree.steps(best.id), 1)]
+    lines.append(format_steps([html.escape(step) for step in search.tree.steps(best.id)]))
     return "\n".join(lines)
 
 

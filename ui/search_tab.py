@@ -6,15 +6,14 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from core.config import ConfigError
-from core.presets import PRESETS
-from core.problems import get_problem, load_humaneval
-from core.replay import tree_at
-from core.rescore import rescore_subtree
-from core.search import Search
-from core.snapshot import snapshot
-from core.tree import TreeFormatError
-from core.tree_io import load_tree_file
+from core.config import PRESETS, ConfigError
+from core.problems.problem import get_problem, load_humaneval
+from core.search.mcts import Search
+from core.search.rescore import rescore_subtree
+from core.tree.files import load_tree_file
+from core.tree.nodes import TreeFormatError
+from core.tree.replay import tree_at
+from core.tree.snapshot import snapshot
 from ui import search_actions as act
 from ui.context import StudioContext
 from ui.inspector import execution_summary, inspect_node

@@ -7,7 +7,7 @@ import textwrap
 
 import plotly.graph_objects as go
 
-from core.snapshot import Snapshot
+from core.tree.snapshot import Snapshot
 
 SYMBOLS = {"open": "circle", "forced": "star", "terminal": "diamond", "stale": "x", "pruned": "circle-open"}
 

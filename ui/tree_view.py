@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import gradio as gr
 
-from core.snapshot import Snapshot
+from core.tree.snapshot import Snapshot
 from ui.tree_plot import tree_figure
 
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "assets" / "vendor"

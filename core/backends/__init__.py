@@ -1,4 +1,7 @@
-"""Backend registry: a backend module is imported only when it is asked for.
+"""Backends: the LLM protocol's implementations, the embedded model, model sources, adapters, a call counter.
+
+Layer 2: imports only from layer 1 (``core.llm``, ``core.paths``, ``core.atomic``). A backend module is
+imported only when it is asked for.
 
 Importing torch or vLLM costs seconds and memory, so ``import core.backends`` stays cheap and
 ``load_backend`` pulls in just the one implementation the caller names.

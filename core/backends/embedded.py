@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from core import paths
 from core.llm import ModelNotAvailable
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,6 @@ _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer_config.json")
 def is_embedded(model: str | None) -> bool:
     """``"embedded"``, ``""`` and ``None`` all name the embedded model."""
     return model is None or model.strip() in ("", EMBEDDED_MODEL, EMBEDDED_MODEL_ID)
-
-
-def default_cache_dir() -> Path:
-    """``$SRA_STUDIO_CACHE``, else ``$XDG_CACHE_HOME/sra-mcts-studio``, else ``~/.cache/sra-mcts-studio``."""
-    if explicit := os.environ.get("SRA_STUDIO_CACHE"):
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "sra-mcts-studio"
 
 
 def _package_dir(name: str = GGUF_PACKAGE) -> Path | None:
@@ -82,7 +74,7 @@ def embedded_model_dir(cache_dir: Path | str | None = None, *, build: bool = Tru
 
     With ``build=False`` it only computes the path (it may not exist yet).
     """
-    target = Path(cache_dir or default_cache_dir()) / "models" / EMBEDDED_NAME
+    target = Path(cache_dir or paths.cache_dir()) / "models" / EMBEDDED_NAME
     if not build or _is_complete(target):
         return target
     _build(find_gguf(), target)

@@ -26,7 +26,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, StoppingCriteria
 
-from core.backends.embedded import EMBEDDED_MODEL, EMBEDDED_MODEL_ID, embedded_model_dir, is_embedded
+from core.backends.adapters import UnknownAdapter, get_adapter, same_base
+from core.backends.embedded import EMBEDDED_MODEL
+from core.backends.sources import resolve_source
 from core.llm import (
     BackendError,
     ChatMessage,
@@ -244,8 +246,6 @@ class _StopStrings(StoppingCriteria):
 
 def _find_adapter(adapter: str, model: str | None):
     """The registry entry for ``adapter``; it must have been trained on ``model``."""
-    from core.adapters import UnknownAdapter, get_adapter, same_base
-
     try:
         info = get_adapter(adapter)
     except UnknownAdapter as exc:
@@ -256,20 +256,6 @@ def _find_adapter(adapter: str, model: str | None):
             f"load it with model '{info.base_model}'"
         )
     return info
-
-
-def resolve_source(model: str | None, cache_dir: Path | None = None) -> tuple[str, str]:
-    """Map a model name to (what from_pretrained loads, the id we report)."""
-    if is_embedded(model):
-        return str(embedded_model_dir(cache_dir)), EMBEDDED_MODEL_ID
-    model = str(model)
-    local = Path(model).expanduser()
-    if local.exists():
-        return str(local), model
-    # A hub id is "name" or "org/name"; anything else that looks like a path must exist locally.
-    if model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1:
-        raise ModelNotAvailable(f"Model path '{model}' does not exist (and is not a Hugging Face model id).")
-    return model, model
 
 
 def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype:

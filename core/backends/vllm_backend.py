@@ -65,7 +65,7 @@ class VLLMBackend:
                 f"the vllm backend needs the vllm package ({exc}); on a CPU: `make vllm-env` "
                 "and run with .venv-vllm/bin/python, or serve the model and use the openai backend"
             ) from None
-        from core.backends.transformers_backend import resolve_source
+        from core.backends.sources import resolve_source
 
         self._vllm = vllm
         source, model_id = resolve_source(model, Path(cache_dir) if cache_dir else None)

@@ -13,16 +13,16 @@ import zipfile
 import pytest
 
 from core.config import SearchConfig
-from core.curation_export import exports_dir
-from core.curation_queue import build_queue
-from core.export_formats import response_text
-from core.registry import BackendPool
-from core.search import Search
-from core.store import Store
+from core.curation.accepted import exports_dir
+from core.curation.formats import response_text
+from core.curation.queue import build_queue
+from core.search.mcts import Search
+from core.store.runs import Store
 from tests.browser.conftest import free_port
 from tests.scripted import ScriptedBackend
 from ui.app import build_app, launch_options
 from ui.context import StudioContext
+from ui.sessions import BackendPool
 
 EDITED = "Return a + b once both numbers are checked."
 ANNOTATOR = "Ada Lovelace"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.finetune_job import FinetuneJobs
-from core.store import Store
+from core.store.runs import Store
+from core.training.jobs import FinetuneJobs
 from tests.browser.conftest import free_port
 from tests.finetune_data import write_sft_export
 from ui.app import build_app, launch_options

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.events import EventKind
+from core.tree.events import EventKind
 from tests.browser.conftest import free_port
 from ui.app import build_app, launch_options
 from ui.context import StudioContext

@@ -15,9 +15,9 @@ import plotly
 import pytest
 
 from core.config import SearchConfig
-from core.problems import Problem
-from core.search import Search
-from core.snapshot import snapshot
+from core.problems.problem import Problem
+from core.search.mcts import Search
+from core.tree.snapshot import snapshot
 from tests.browser.conftest import is_loopback, serve
 from tests.scripted import ScriptedBackend
 from ui.tree_view import PLOTLY_JS, create_tree_view, selected_node_id, tree_view_payload

@@ -1,0 +1,316 @@
+"""The SRA-MCTS search: one ``step()`` per iteration, plus the user's steering.
+
+An iteration selects a node by UCB, asks the reflection whether its path is
+done, expands it with k proposed steps (one batched call), scores the new
+children with the critic (one batched call), blends a one-step greedy rollout
+into the best child, and backs the value up to the root. Every phase appends
+typed events to the tree's log and returns them.
+
+The search holds no model: it asks a :class:`~core.search.reasoner.Reasoner`. A lock
+makes steering safe between iterations of a search that runs in a thread.
+
+When the backend fails mid-iteration (a server went away, a 5xx after the retries),
+the iteration is undone, so the tree holds exactly what it held before it, a PAUSED
+event records the reason and ``step()`` raises :class:`SearchPaused`. The next
+``step()`` logs RESUMED and runs the iteration again: no node is lost or half made.
+
+Example::
+
+    search = Search.start(problem, SearchConfig(seed=0), backend)
+    while not search.finished:
+        events = search.step()
+    best = search.best_node()
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass
+
+from core.config import SearchConfig
+from core.llm import BackendError, LLMBackend
+from core.problems.problem import Problem
+from core.search.backprop import backpropagate
+from core.search.grounding import ground
+from core.search.reasoner import Reasoner
+from core.search.selection import select
+from core.search.steering import Steering
+from core.tree.events import Event, EventKind
+from core.tree.nodes import Node, Tree
+from core.tree.queries import best_node
+from core.tree.records import CodeRecord, ExecutionRecord, RolloutCandidate, RolloutRecord, UCBRecord
+
+
+class SearchPaused(BackendError):
+    """The backend failed during an iteration; the tree is as it was before it. ``step()`` again resumes."""
+
+
+@dataclass
+class _Undo:
+    """What an iteration may change before its last model call: enough to put the tree back.
+
+    Every model call of an iteration comes before its backpropagation, and until then the
+    iteration only records UCB terms on the way down, adds children and changes the one node
+    it selected. UCB records are replaced, never mutated, so keeping references is enough.
+    """
+
+    next_id: int
+    events: int
+    ucb: dict[int, UCBRecord | None]
+    selected: Node | None = None
+
+    @classmethod
+    def capture(cls, tree: Tree) -> _Undo:
+        return cls(tree.next_id, len(tree.events), {i: n.ucb for i, n in tree.nodes.items()})
+
+    def restore(self, tree: Tree) -> None:
+        for node_id in [i for i in tree.nodes if i >= self.next_id]:
+            del tree.nodes[node_id]
+        if self.selected is not None:
+            tree.nodes[self.selected.id] = self.selected
+        for node_id, record in self.ucb.items():
+            tree.nodes[node_id].ucb = record
+        tree.next_id = self.next_id
+        del tree.events[self.events :]
+        tree.stopped = ""
+
+
+class Search(Steering):
+    def __init__(self, tree: Tree, backend: LLMBackend) -> None:
+        self.tree = tree
+        self.backend = backend
+        self.reasoner = Reasoner(backend, tree.config, tree.problem, tree.usage)
+        self.lock = threading.RLock()
+        self._started = time.monotonic()
+        self.paused = ""  # why the last iteration failed; "" when it did not
+        self._undo: _Undo | None = None
+
+    @classmethod
+    def start(cls, problem: Problem, config: SearchConfig, backend: LLMBackend) -> Search:
+        model = {"backend": backend.name, "model_id": backend.model_id}
+        adapter = getattr(backend, "adapter", None)  # a fine-tuned LoRA adapter's name, when one is loaded
+        if adapter:
+            model["adapter"] = adapter
+        return cls(Tree.new(problem, config, model), backend)
+
+    @property
+    def config(self) -> SearchConfig:
+        return self.tree.config
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.tree.stopped)
+
+    # --- one iteration ------------------------------------------------------------
+    def step(self) -> list[Event]:
+        """Run one iteration and return its events ([] when the search has ended).
+
+        Raises :class:`SearchPaused` (the tree unchanged but for a PAUSED event) when the backend fails.
+        """
+        with self.lock:
+            if self.finished:
+                return []
+            tree = self.tree
+            first = len(tree.events)
+            if self.paused:
+                tree.log(EventKind.RESUMED, None, tree.iteration, after=self.paused)
+                self.paused = ""
+            it = tree.iteration + 1
+            self._undo = _Undo.capture(tree)
+            try:
+                self._iterate(it)
+            except BackendError as exc:
+                self._undo.restore(tree)
+                self.paused = str(exc) or type(exc).__name__
+                tree.log(EventKind.PAUSED, None, tree.iteration, reason=self.paused)
+                raise SearchPaused(f"search paused at iteration {it}: {self.paused}") from exc
+            finally:
+                self._undo = None
+            if not tree.stopped:
+                tree.iteration = it
+                self._check_budget()
+            return tree.events[first:]
+
+    def run(self, iterations: int | None = None) -> list[Event]:
+        """Step until the search ends or ``iterations`` more have run."""
+        events: list[Event] = []
+        target = self.tree.iteration + iterations if iterations is not None else None
+        while not self.finished and (target is None or self.tree.iteration < target):
+            events.extend(self.step())
+        return events
+
+    def _iterate(self, it: int) -> None:
+        tree, cfg = self.tree, self.config
+        chosen = select(tree, it)
+        if chosen is None:
+            self._stop("exhausted", it)
+            return
+        node = tree.nodes[chosen.node]
+        if self._undo is not None:
+            self._undo.selected = copy.deepcopy(node)
+        node.forced = False
+        tree.log(EventKind.SELECTED, node.id, it, path=chosen.path, forced=chosen.forced)
+        at_gate = node.depth >= cfg.end_gate_min_depth and not chosen.forced
+        if at_gate and node.value >= cfg.end_gate and cfg.exec_weight > 0 and node.execution is None:
+            self._ground(node, it)  # the tests may say the critic was wrong: then the search goes on
+        if at_gate and node.value >= cfg.end_gate:
+            self._make_terminal(node, "end_gate", it)
+            self._stop("end_gate", it)
+            return
+        if node.depth >= cfg.max_depth:
+            self._make_terminal(node, "max_depth", it)
+            backpropagate(tree, node.id, it)
+            return
+        analysis = ""
+        if cfg.reflection and node.depth > 0:
+            record = self.reasoner.reflect(tree.steps(node.id))
+            node.reflection = record
+            tree.log(EventKind.REFLECTED, node.id, it, is_end=record.is_end, parsed=record.parsed)
+            if record.is_end:
+                self._make_terminal(node, "reflection", it)
+                backpropagate(tree, node.id, it)
+                return
+            analysis = record.analysis
+        children = self._expand(node, analysis, it)
+        if not children:
+            self._make_terminal(node, "no_new_steps", it)
+            backpropagate(tree, node.id, it)
+            return
+        self._evaluate(children, it)
+        best = max(children, key=lambda n: (n.value, -n.id))
+        if cfg.rollout:
+            self._rollout(best, it)
+        backpropagate(tree, best.id, it)
+
+    def _expand(self, node: Node, analysis: str, it: int) -> list[Node]:
+        tree = self.tree
+        siblings = [tree.nodes[c].step for c in node.children if not tree.nodes[c].stale]
+        record, steps = self.reasoner.propose(
+            tree.steps(node.id), analysis, self.config.k, siblings=siblings, iteration=it
+        )
+        children = [tree.add_child(node.id, s, origin="policy", iteration=it) for s in steps]
+        record.kept = [c.id for c in children]
+        node.expansion = record
+        node.expanded = True
+        tree.log(EventKind.EXPANDED, node.id, it, children=record.kept, dropped=len(record.dropped))
+        return children
+
+    def _evaluate(self, nodes: list[Node], it: int) -> None:
+        records = self.reasoner.critique([self.tree.steps(n.id) for n in nodes])
+        for node, record in zip(nodes, records, strict=True):
+            node.critic = record
+            node.value = record.value
+            self.tree.log(
+                EventKind.EVALUATED, node.id, it, score=record.score, parsed=record.parsed, value=record.value
+            )
+
+    def _rollout(self, node: Node, it: int) -> None:
+        """One-step greedy rollout: sample a few next steps, keep the best critic value."""
+        cfg = self.config
+        steps = self.tree.steps(node.id)
+        proposal, candidates = self.reasoner.propose(steps, "", cfg.rollout_width, iteration=it)
+        critics = self.reasoner.critique([[*steps, c] for c in candidates])
+        best = max((r.value for r in critics), default=None)
+        before = node.value
+        if best is not None:
+            node.value = (1 - cfg.rollout_weight) * node.value + cfg.rollout_weight * best
+        node.rollout = RolloutRecord(
+            iteration=it,
+            prompt=proposal.prompt,
+            candidates=[RolloutCandidate(s, r) for s, r in zip(candidates, critics, strict=True)],
+            best=best,
+            before=before,
+            after=node.value,
+            weight=cfg.rollout_weight,
+        )
+        self.tree.log(EventKind.ROLLOUT, node.id, it, best=best, before=before, after=node.value)
+
+    # --- ends -----------------------------------------------------------------------
+    def _make_terminal(self, node: Node, reason: str, it: int) -> None:
+        if self.config.exec_weight > 0 and node.execution is None and node.depth > 0:
+            self._ground(node, it)
+        node.terminal = True
+        node.terminal_reason = reason
+        self.tree.log(EventKind.TERMINAL, node.id, it, reason=reason, value=node.value)
+
+    def _ground(self, node: Node, it: int, *, apply: bool = True) -> ExecutionRecord:
+        """Write the path's code if needed, run it on the tests, and (``apply``) take the reward as V."""
+        cfg = self.config
+        if node.code is None:
+            node.code = self.reasoner.to_code(self.tree.steps(node.id))
+            self.tree.log(EventKind.CODE, node.id, it, source=node.code.source, truncated=node.code.truncated)
+        record = ground(
+            self.tree.problem,
+            node.code.code,
+            node.value,
+            cfg.exec_weight,
+            leaky=cfg.exec_hidden_in_reward,
+            timeout_s=cfg.exec_timeout_s,
+        )
+        node.execution = record
+        if apply:
+            node.value = record.reward
+        self.tree.log(
+            EventKind.EXECUTED,
+            node.id,
+            it,
+            visible=record.visible.pass_rate if record.visible else None,
+            hidden=record.hidden.passed if record.hidden else None,
+            reward=record.reward,
+            applied=apply,
+        )
+        return record
+
+    def execute(self, node_id: int) -> ExecutionRecord:
+        """Code and test verdicts for any node the user asks about; its value is left as it is."""
+        with self.lock:
+            node = self.tree.node(node_id)
+            if node.depth == 0:
+                raise ValueError("the root has no reasoning to turn into code")
+            return self._ground(node, self.tree.iteration, apply=False)
+
+    def _stop(self, reason: str, it: int) -> None:
+        self.tree.stopped = reason
+        self.tree.iteration = it
+        self.tree.log(EventKind.STOPPED, None, it, reason=reason)
+
+    def _check_budget(self) -> None:
+        cfg = self.config
+        if self.tree.iteration >= cfg.max_iterations:
+            self._stop("max_iterations", self.tree.iteration)
+        elif cfg.time_budget_s is not None and time.monotonic() - self._started >= cfg.time_budget_s:
+            self._stop("time_budget", self.tree.iteration)
+
+    def stop(self, reason: str = "stopped by user") -> None:
+        """End the search where it stands; ``extend_budget`` or a steering action can reopen it."""
+        with self.lock:
+            if not self.tree.stopped:
+                self._stop(reason, self.tree.iteration)
+
+    def extend_budget(self, iterations: int) -> None:
+        """Let a search that hit its iteration budget run ``iterations`` more."""
+        with self.lock:
+            if self.tree.stopped in ("max_iterations", "time_budget", "stopped by user"):
+                self.tree.stopped = ""
+            self.tree.config = self.config.replace(max_iterations=self.tree.iteration + iterations)
+            self.reasoner.config = self.tree.config
+            self._started = time.monotonic()
+
+    # --- answers --------------------------------------------------------------------
+    def best_node(self) -> Node:
+        """The best terminal path's end, else the best-valued live node (never the root unless alone)."""
+        return best_node(self.tree)
+
+    def write_code(self, node_id: int | None = None) -> CodeRecord:
+        """Turn a path's reasoning into code (one LLM call) and keep it on the node."""
+        with self.lock:
+            node = self.tree.node(node_id) if node_id is not None else self.best_node()
+            record = self.reasoner.to_code(self.tree.steps(node.id))
+            node.code = record
+            self.tree.log(EventKind.CODE, node.id, source=record.source, truncated=record.truncated)
+            return record
+
+
+__all__ = ["Search", "SearchPaused"]

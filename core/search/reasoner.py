@@ -1,0 +1,215 @@
+"""The LLM side of SRA-MCTS: how steps are proposed, reflected on, scored and turned into code.
+
+The search algorithm (``core/search/mcts.py``) never talks to a model; it asks a
+``Reasoner``. Every method makes exactly one batched backend call and returns
+records that keep the exact prompt and raw reply. Each call's seed derives from
+the tree's call counter, so a search is reproducible from its config seed.
+
+Example::
+
+    reasoner = Reasoner(backend, tree.config, tree.problem, tree.usage)
+    record, steps = reasoner.propose([], analysis="", n=3)   # one call, three samples
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.config import SearchConfig
+from core.llm import ChatMessage, GenerationRequest, GenerationResult, LLMBackend
+from core.problems.problem import Problem
+from core.prompts import format_steps
+from core.search.code_extract import extract_code
+from core.search.parsing import normalize_step, parse_critic_score, parse_reflection, step_key
+from core.tree.records import CodeRecord, CriticRecord, DroppedStep, ExpansionRecord, ReflectionRecord, Usage
+
+NO_STEPS = "(no steps yet)"
+NO_ANALYSIS = "(none)"
+
+
+class Reasoner:
+    def __init__(self, backend: LLMBackend, config: SearchConfig, problem: Problem, usage: Usage) -> None:
+        self.backend = backend
+        self.config = config
+        self.problem = problem
+        self.usage = usage
+
+    # --- one backend call each -------------------------------------------------
+    def reflect(self, steps: Sequence[str]) -> ReflectionRecord:
+        cfg = self.config
+        prompt = self._render("reflect", steps)
+        prefill = cfg.prompts.reflect_prefill
+        req = self._request(
+            prompt, "reflect", cfg.reflection_max_tokens, stop=cfg.reflection_stop, prefill=prefill
+        )
+        [res] = self._call([req])
+        raw = prefill + res.completions[0].text
+        verdict = parse_reflection(raw)
+        return ReflectionRecord(
+            prompt=res.prompt_text,
+            raw=raw,
+            is_end=verdict.is_end,
+            analysis=verdict.analysis,
+            parsed=verdict.parsed,
+            note=verdict.note,
+            tokens=res.completion_tokens,
+            latency_s=res.latency_s,
+        )
+
+    def propose(
+        self, steps: Sequence[str], analysis: str, n: int, siblings: Sequence[str] = (), iteration: int = 0
+    ) -> tuple[ExpansionRecord, list[str]]:
+        """Sample ``n`` next steps in one call; drop unusable ones and repeats.
+
+        Returns the record (its ``kept`` list is filled by the caller once the
+        children have ids) and the usable steps in sample order.
+        """
+        cfg = self.config
+        number = len(steps) + 1
+        prompt = self._render("propose", steps, analysis=analysis or NO_ANALYSIS, step_number=number)
+        prefill = cfg.prompts.propose_prefill.format(step_number=number)
+        req = self._request(
+            prompt,
+            "propose",
+            cfg.step_max_tokens,
+            n=n,
+            temperature=cfg.temperature,
+            stop=cfg.step_stop,
+            prefill=prefill,
+        )
+        [res] = self._call([req])
+        raws = [prefill + c.text for c in res.completions]
+        seen = {step_key(s) for s in steps}
+        prompt_key = step_key(prompt)
+        known_siblings = {step_key(s) for s in siblings}
+        kept: list[str] = []
+        dropped: list[DroppedStep] = []
+        for raw in raws:
+            step = normalize_step(raw)
+            key = step_key(step) if step else ""
+            if not step or not key:
+                dropped.append(DroppedStep(raw, "unusable"))
+            elif key in seen:
+                dropped.append(DroppedStep(raw, "in_path"))
+            elif key in prompt_key:  # small models often echo the instruction or the problem back
+                dropped.append(DroppedStep(raw, "echo"))
+            elif key in known_siblings or key in {step_key(s) for s in kept}:
+                dropped.append(DroppedStep(raw, "duplicate"))
+            else:
+                kept.append(step)
+        record = ExpansionRecord(
+            iteration=iteration,
+            prompt=res.prompt_text,
+            raws=raws,
+            kept=[],
+            dropped=dropped,
+            tokens=res.completion_tokens,
+            latency_s=res.latency_s,
+        )
+        return record, kept
+
+    def critique(self, paths: Sequence[Sequence[str]]) -> list[CriticRecord]:
+        """Score every path in one batched call."""
+        if not paths:
+            return []
+        cfg = self.config
+        prefill = cfg.prompts.critic_prefill
+        requests = [
+            self._request(
+                self._render("critic", p),
+                "critic",
+                cfg.critic_max_tokens,
+                temperature=cfg.critic_temperature,
+                stop=cfg.critic_stop,
+                prefill=prefill,
+            )
+            for p in paths
+        ]
+        records = []
+        for res in self._call(requests):
+            raw = prefill + res.completions[0].text
+            parsed = parse_critic_score(raw)
+            value = parsed.normalized if parsed.normalized is not None else cfg.unparsed_value
+            self.usage.critic_replies += 1
+            self.usage.critic_parsed += int(parsed.parsed)
+            records.append(
+                CriticRecord(
+                    prompt=res.prompt_text,
+                    raw=raw,
+                    score=parsed.score,
+                    parsed=parsed.parsed,
+                    method=parsed.method,
+                    note=parsed.note,
+                    value=value,
+                    tokens=res.completion_tokens,
+                    latency_s=res.latency_s,
+                )
+            )
+        return records
+
+    def to_code(self, steps: Sequence[str]) -> CodeRecord:
+        entry = self.problem.entry_point or "solution"
+        cfg = self.config
+        prompt = self._render("code", steps, entry_point=entry)
+        prefill = cfg.prompts.code_prefill
+        req = self._request(prompt, "code", cfg.code_max_tokens, stop=cfg.code_stop, prefill=prefill)
+        [res] = self._call([req])
+        completion = res.completions[0]
+        # A stop string is cut from the reply; put a closing fence back so the block reads as complete.
+        closing = "\n```" if completion.finish_reason == "stop" and "```" in prefill + completion.text else ""
+        raw = prefill + completion.text + closing
+        found = extract_code(raw, self.problem.entry_point, self.problem.prompt)
+        truncated = found.truncated or completion.finish_reason == "length"
+        return CodeRecord(
+            prompt=res.prompt_text,
+            raw=raw,
+            code=found.code,
+            source=found.source,
+            truncated=truncated,
+            note=found.note,
+            tokens=res.completion_tokens,
+            latency_s=res.latency_s,
+        )
+
+    # --- plumbing ------------------------------------------------------------------
+    def _render(self, role: str, steps: Sequence[str], **extra: object) -> str:
+        return self.config.prompts.render(
+            role, problem=self.problem.prompt.strip(), steps=format_steps(steps, empty=NO_STEPS), **extra
+        )
+
+    def _request(
+        self,
+        prompt: str,
+        tag: str,
+        max_tokens: int,
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        stop: tuple[str, ...] = (),
+        prefill: str = "",
+    ) -> GenerationRequest:
+        messages = (ChatMessage("system", self.config.prompts.system), ChatMessage("user", prompt))
+        return GenerationRequest(
+            messages=messages,
+            n=n,
+            temperature=temperature,
+            top_p=self.config.top_p if temperature > 0 else 1.0,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=(self.config.seed * 1_000_003 + self.usage.calls) % (2**31),
+            tag=tag,
+            prefill=prefill,
+        )
+
+    def _call(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        results = self.backend.generate(requests)
+        if len(results) != len(requests):
+            raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")
+        u = self.usage
+        u.calls += 1
+        u.llm_seconds += results[0].latency_s if results else 0.0
+        for req, res in zip(requests, results, strict=True):
+            u.prompt_tokens += res.prompt_tokens
+            u.completion_tokens += res.completion_tokens
+            u.by_role[req.tag] = u.by_role.get(req.tag, 0) + 1
+        return results

@@ -1,0 +1,141 @@
+"""Against a real vLLM OpenAI-compatible server on 127.0.0.1: batch generation, and a server killed mid-search.
+
+The ``vllm_server`` fixture (tests/conftest.py) starts ``vllm.entrypoints.openai.api_server`` from
+``.venv-vllm`` on the embedded model's cached safetensors, once per session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.backends import load_backend
+from core.config import SearchConfig
+from core.problems.problem import get_problem
+from core.search.mcts import Search, SearchPaused
+from core.store.runs import Store
+from core.tree.events import EventKind
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def generate_cli(server, out: Path, data: Path) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "launch.py",
+        "--data-dir",
+        str(data),
+        "generate",
+        "--problems",
+        "HumanEval/0-7",
+        "--backend",
+        "openai",
+        "--base-url",
+        server.base_url,
+        "--concurrency",
+        "4",
+        "--preset",
+        "quick demo",
+        "--iterations",
+        "2",
+        "--out",
+        str(out),
+    ]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1200)
+
+
+def test_generate_eight_problems_then_skip_them_all(vllm_server, tmp_path):
+    out, data = tmp_path / "gen", tmp_path / "data"
+    first = generate_cli(vllm_server, out, data)
+    assert first.returncode == 0, first.stderr[-2000:]
+    records = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
+    manifest = [json.loads(line) for line in (out / "done.jsonl").read_text().splitlines()]
+    assert sorted(m["problem_id"] for m in manifest) == [f"HumanEval/{i}" for i in range(8)]
+    assert len(records) == 8
+    assert all(r["messages"][-1]["content"].strip() for r in records), "every record ends in code"
+    store = Store(data / "studio.db")
+    trees = [store.load_tree(m["run_id"]) for m in manifest]
+    assert len({t.problem.id for t in trees}) == 8
+    assert all(t.model["backend"] == "openai" and len(t.nodes) > 1 for t in trees)
+
+    before = (out / "sft.jsonl").read_bytes()
+    again = generate_cli(vllm_server, out, data)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "done 0, skipped 8" in again.stdout
+    assert (out / "sft.jsonl").read_bytes() == before
+
+
+def test_a_server_killed_mid_search_pauses_it_and_it_resumes(vllm_server):
+    backend = load_backend("openai", "", base_url=vllm_server.base_url, max_retries=2, timeout_s=30)
+    # no reflection (it may end a path early), no end gate: the search runs its 6 iterations
+    config = SearchConfig(
+        k=3, temperature=1.0, reflection=False, max_iterations=6, seed=3, end_gate_min_depth=64
+    )
+    search = Search.start(get_problem("HumanEval/2"), config, backend)
+    search.run(2)
+    before = {i: (n.step, n.value, n.visits) for i, n in search.tree.nodes.items()}
+    assert len(before) >= 3
+
+    vllm_server.kill()
+    started = time.monotonic()
+    with pytest.raises(SearchPaused) as caught:
+        search.step()
+    assert "unreachable" in str(caught.value) and vllm_server.base_url in str(caught.value)
+    assert time.monotonic() - started < 60  # retries with backoff, then a clear reason
+    assert {i: (n.step, n.value, n.visits) for i, n in search.tree.nodes.items()} == before
+    assert search.tree.events[-1].kind is EventKind.PAUSED and search.tree.iteration == 2
+
+    vllm_server.start()
+    search.run()
+    assert search.finished and search.tree.iteration == 6
+    after = search.tree.nodes
+    assert all(i in after and after[i].step == step for i, (step, _, _) in before.items())
+    kinds = [e.kind for e in search.tree.events]
+    assert kinds.count(EventKind.PAUSED) == 1 and kinds.count(EventKind.RESUMED) == 1
+    search.tree.validate()
+    backend.close()
+
+
+@pytest.mark.skipif(not os.environ.get("CI") and not (REPO / ".venv-vllm").exists(), reason="no .venv-vllm")
+def test_server_health_after_the_fault(vllm_server):
+    """The session's server is up again for whatever runs next."""
+    assert vllm_server.ready()
+
+
+def test_the_studio_searches_through_the_server(vllm_server):
+    """`launch.py studio --backend openai --base-url URL`: two sessions step their searches at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    from ui.app import build_app
+    from ui.context import StudioContext
+    from ui.sessions import BackendPool
+
+    ctx = StudioContext(backend="openai", backends=BackendPool(options={"base_url": vllm_server.base_url}))
+    app = build_app(ctx)
+    app.queue(default_concurrency_limit=4)
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    knobs = ["quick demo", 2, 2, 0.5, 0.7, 0, '{"end_gate": 1.0}', ""]
+    try:
+
+        def session(problem: str) -> dict:
+            c = Client(url, verbose=False)
+            run_id = c.predict(problem, "", *knobs, api_name="/new_search")[0]
+            c.predict(run_id, problem, "", *knobs, api_name="/run")
+            return json.loads(c.predict(run_id, api_name="/get_tree"))
+
+        with ThreadPoolExecutor(2) as pool:
+            trees = list(pool.map(session, ["HumanEval/0", "HumanEval/1"]))
+        for tree in trees:
+            assert tree["model"]["backend"] == "openai" and tree["iteration"] == 2
+            assert len(tree["nodes"]) > 1
+    finally:
+        app.close()

@@ -1,0 +1,119 @@
+"""The engine and the CLI on the real embedded model (slow: CI runs these too)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.backends.counting import CountingBackend
+from core.config import SearchConfig
+from core.problems.problem import get_problem
+from core.search.mcts import Search
+from core.tree.events import EventKind
+from core.tree.nodes import Tree
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    from core.backends import load_backend
+
+    return load_backend("transformers", "embedded")
+
+
+def test_two_iterations_on_the_embedded_model(embedded):
+    backend = CountingBackend(embedded)
+    search = Search.start(get_problem("HumanEval/0"), SearchConfig(seed=0, max_iterations=2), backend)
+    events = search.run()
+    tree = search.tree
+    assert tree.iteration == 2 and tree.stopped == "max_iterations"
+    assert len(tree.nodes) >= 3
+    scored = [n for n in tree.nodes.values() if n.critic is not None]
+    assert scored and all(n.critic.raw and n.critic.prompt for n in scored)
+    assert all((n.critic.score is not None) == n.critic.parsed for n in scored)
+    # each expansion's k samples came from one backend call with n=k
+    expansions = [e for e in events if e.kind is EventKind.EXPANDED]
+    assert backend.stats.by_tag["propose"] == 2 * len(expansions)  # expansion + rollout, one request each
+    assert tree.usage.calls == backend.stats.calls
+    assert Tree.from_json(tree.to_json()).to_json() == tree.to_json()
+
+
+def test_cli_search_acceptance_run(tmp_path):
+    out = tmp_path / "t.json"
+    start = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "launch.py",
+            "search",
+            "--problem",
+            "HumanEval/0",
+            "--iterations",
+            "4",
+            "--seed",
+            "0",
+        ]
+        + ["--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,  # ~1 min on a quiet 2-core machine; generous for a loaded one
+    )
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert elapsed < 180, f"took {elapsed:.0f}s"
+    assert result.stderr.count("iter ") >= 1 and "Best path" in result.stdout and "Code" in result.stdout
+    text = out.read_text(encoding="utf-8")
+    data = json.loads(text)
+    assert data["schema"] == "sra-tree/1" and len(data["nodes"]) >= 5
+    for node in data["nodes"]:
+        assert {"value", "visits", "depth"} <= node.keys()
+        if node["critic"] is not None:
+            critic = node["critic"]
+            assert critic["raw"] and (critic["score"] is not None or critic["parsed"] is False)
+    assert data["stats"]["parse_rate"] is not None
+    assert Tree.from_json(text).to_json() == text
+    print(
+        f"\nCLI search: {elapsed:.1f}s, {len(data['nodes'])} nodes, parse rate {data['stats']['parse_rate']:.0%}"
+    )
+
+
+def test_cli_exec_weight_records_verdicts_and_reward_on_terminal_nodes(tmp_path):
+    out = tmp_path / "t.json"
+    config = tmp_path / "cfg.json"
+    config.write_text('{"max_depth": 1}')  # depth-1 nodes are terminal: the 2nd iteration grounds one
+    result = subprocess.run(
+        [
+            sys.executable,
+            "launch.py",
+            "search",
+            "--problem",
+            "HumanEval/2",
+            "--iterations",
+            "2",
+            "--seed",
+            "0",
+        ]
+        + ["--exec-weight", "0.5", "--config", str(config), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,  # ~1 min on a quiet 2-core machine; generous for a loaded one
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    tree = Tree.from_json(out.read_text(encoding="utf-8"))
+    terminal = [n for n in tree.nodes.values() if n.terminal]
+    assert terminal
+    for node in terminal:
+        ex = node.execution
+        assert node.code is not None and ex is not None
+        assert ex.visible is not None and ex.hidden is not None and ex.weight == 0.5
+        assert ex.reward == pytest.approx(0.5 * ex.critic_value + 0.5 * ex.visible.pass_rate)
+    assert "reward" in result.stdout and "visible" in result.stdout and "hidden" in result.stdout

@@ -1,0 +1,57 @@
+"""A backend failure mid-iteration pauses the search: the iteration is undone, and the next step resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.llm import BackendUnavailable
+from core.search.mcts import SearchPaused
+from core.tree.events import EventKind
+from tests.scripted import ScriptedBackend
+
+
+class FailOnCall(ScriptedBackend):
+    """Raises BackendUnavailable on the listed (0-based) generate calls, else answers as scripted."""
+
+    def __init__(self, fail_on: set[int]) -> None:
+        super().__init__()
+        self.fail_on, self.count = fail_on, 0
+
+    def generate(self, requests):
+        self.count += 1
+        if self.count - 1 in self.fail_on:
+            raise BackendUnavailable("model server http://127.0.0.1:1/v1 unreachable (Connection refused)")
+        return super().generate(requests)
+
+
+def nodes_and_values(search) -> str:
+    return json.dumps(search.tree.to_dict()["nodes"], sort_keys=True)
+
+
+@pytest.mark.parametrize("phase", ["reflect", "propose", "critique", "rollout"])
+def test_a_failure_in_any_phase_undoes_the_iteration(make_search, phase):
+    # calls per iteration after the first: reflect, propose, critique, rollout-propose, rollout-critique
+    offset = {"reflect": 0, "propose": 1, "critique": 2, "rollout": 3}[phase]
+    warmup = make_search(FailOnCall(set()), reflection=True, rollout=True, max_iterations=10)
+    warmup.run(2)
+    calls_for_two = warmup.backend.count
+    search = make_search(
+        FailOnCall({calls_for_two + offset}), reflection=True, rollout=True, max_iterations=10
+    )
+    search.run(2)
+    before, events_before = nodes_and_values(search), len(search.tree.events)
+    with pytest.raises(SearchPaused, match="iteration 3.*unreachable"):
+        search.step()
+    assert nodes_and_values(search) == before  # no node lost, none half made
+    assert search.tree.iteration == 2 and not search.finished
+    assert [e.kind for e in search.tree.events[events_before:]] == [EventKind.PAUSED]
+    assert "unreachable" in search.paused
+    search.step()  # resumes: the same iteration, now complete
+    kinds = [e.kind for e in search.tree.events[events_before:]]
+    assert kinds[:3] == [EventKind.PAUSED, EventKind.RESUMED, EventKind.SELECTED]
+    assert search.tree.iteration == 3 and not search.paused
+    steps = {(n["id"], n["step"]) for n in json.loads(before)}
+    assert steps < {(n["id"], n["step"]) for n in json.loads(nodes_and_values(search))}
+    search.tree.validate()

@@ -1,0 +1,162 @@
+"""The studio's named API endpoints through gradio_client, on a server started in-process.
+
+The scripted LLM stands in for the model here, so these run in seconds; the
+real-model path is covered by tests/ui/test_studio_smoke.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from gradio_client import Client
+
+from tests.scripted import ScriptedBackend
+from ui.app import build_app
+from ui.context import StudioContext
+from ui.sessions import BackendPool
+
+KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, '{"end_gate": 1.0}', ""]
+
+
+@pytest.fixture(scope="module")
+def studio():
+    ctx = StudioContext(backends=BackendPool(loader=lambda kind, model: ScriptedBackend()))
+    app = build_app(ctx)
+    app.queue(default_concurrency_limit=4)
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    yield url, ctx
+    app.close()
+
+
+def tree_of(client: Client, run_id: str) -> dict:
+    return json.loads(client.predict(run_id, api_name="/get_tree"))
+
+
+def test_endpoints_change_the_tree_as_they_should(studio):
+    url, _ = studio
+    c = Client(url, verbose=False)
+    run_id = c.predict("HumanEval/0", "", *KNOBS, api_name="/new_search")[0]
+    assert len(tree_of(c, run_id)["nodes"]) == 1
+    c.predict(run_id, "HumanEval/0", "", *KNOBS, api_name="/step")
+    tree = tree_of(c, run_id)
+    assert tree["iteration"] == 1 and len(tree["nodes"]) == 4
+    first = tree["nodes"][0]["children"][0]
+
+    c.predict(run_id, first, api_name="/prune")
+    nodes = {n["id"]: n for n in tree_of(c, run_id)["nodes"]}
+    assert nodes[first]["pruned"] is True
+
+    c.predict(run_id, first, api_name="/unprune")
+    c.predict(run_id, first, api_name="/force")
+    assert {n["id"]: n for n in tree_of(c, run_id)["nodes"]}[first]["forced"] is True
+    c.predict(run_id, "HumanEval/0", "", *KNOBS, api_name="/step")
+    tree = tree_of(c, run_id)
+    selected = [e for e in tree["events"] if e["kind"] == "selected"][-1]
+    assert selected["node"] == first and selected["data"]["forced"] is True
+
+    c.predict(run_id, first, "Sort the list first. (score 4)", api_name="/edit")
+    nodes = {n["id"]: n for n in tree_of(c, run_id)["nodes"]}
+    assert nodes[first]["step"] == "Sort the list first. (score 4)" and nodes[first]["critic"]["score"] == 4
+    assert all(nodes[k]["stale"] for k in nodes[first]["children"])
+
+    c.predict(run_id, 0, "Compare each pair. (score 6)", api_name="/add_step")
+    added = [n for n in tree_of(c, run_id)["nodes"] if n["origin"] == "human"]
+    assert len(added) == 1 and added[0]["critic"]["score"] == 6
+
+
+def test_bad_requests_get_clear_errors(studio):
+    url, _ = studio
+    c = Client(url, verbose=False)
+    with pytest.raises(Exception, match="neither open nor in the database"):
+        c.predict("nope", 1, api_name="/prune")
+    run_id = c.predict("HumanEval/0", "", *KNOBS, api_name="/new_search")[0]
+    with pytest.raises(Exception, match="cannot prune the root"):
+        c.predict(run_id, 0, api_name="/prune")
+    with pytest.raises(Exception, match="bad setting"):
+        c.predict("HumanEval/0", "", "paper defaults", 2, 3, 0.5, 0.7, 0, "{oops", "", api_name="/new_search")
+
+
+def test_two_clients_at_once_keep_their_own_runs(studio):
+    url, ctx = studio
+    results: dict[str, tuple[str, dict]] = {}
+
+    def client_run(problem: str) -> None:
+        c = Client(url, verbose=False)
+        run_id = c.predict(problem, "", *KNOBS, api_name="/new_search")[0]
+        for _ in range(2):
+            c.predict(run_id, problem, "", *KNOBS, api_name="/step")
+        results[problem] = (run_id, tree_of(c, run_id))
+
+    threads = [threading.Thread(target=client_run, args=(p,)) for p in ("HumanEval/1", "HumanEval/2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    (id1, t1), (id2, t2) = results["HumanEval/1"], results["HumanEval/2"]
+    assert id1 != id2
+    assert t1["problem"]["id"] == "HumanEval/1" and t2["problem"]["id"] == "HumanEval/2"
+    assert t1["iteration"] == 2 and t2["iteration"] == 2
+    assert ctx.runs.get(id1).owner != ctx.runs.get(id2).owner
+    assert ctx.runs.get(id1).search is not ctx.runs.get(id2).search
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"schema": "sra-tree/1", "nodes": [', "not valid JSON"),
+        (b'{"schema": "other/2", "nodes": []}', "not a search tree of schema 'sra-tree/1'"),
+        (None, "the limit is 50 MB"),
+    ],
+    ids=["malformed", "other_schema", "over_50MB"],
+)
+def test_bad_uploads_get_a_clear_message_and_change_nothing(studio, tmp_path, content, expected):
+    from gradio_client import handle_file
+
+    url, ctx = studio
+    c = Client(url, verbose=False)
+    path = tmp_path / "upload.json"
+    if content is None:
+        with path.open("wb") as fh:
+            fh.write(b'{"schema": "sra-tree/1", "pad": "')
+            fh.write(b" " * (51 * 1024 * 1024))
+            fh.write(b'"}')
+    else:
+        path.write_bytes(content)
+    before = len(ctx.runs)
+    with pytest.raises(Exception, match=expected):
+        c.predict(handle_file(str(path)), api_name="/upload_tree")
+    assert len(ctx.runs) == before  # no run was created from a bad file
+
+
+def test_a_downloaded_tree_uploads_again(studio, tmp_path):
+    from gradio_client import handle_file
+
+    url, _ = studio
+    c = Client(url, verbose=False)
+    run_id = c.predict("HumanEval/0", "", *KNOBS, api_name="/new_search")[0]
+    c.predict(run_id, "HumanEval/0", "", *KNOBS, api_name="/step")
+    text = c.predict(run_id, api_name="/get_tree")
+    path = tmp_path / "tree.json"
+    path.write_text(text, encoding="utf-8")
+    new_id = c.predict(handle_file(str(path)), api_name="/upload_tree")[0]
+    assert new_id != run_id and c.predict(new_id, api_name="/get_tree") == text
+
+
+def test_execute_rescore_and_reward_report(studio):
+    url, _ = studio
+    c = Client(url, verbose=False)
+    run_id = c.predict("HumanEval/0", "", *KNOBS, api_name="/new_search")[0]
+    c.predict(run_id, "HumanEval/0", "", *KNOBS, api_name="/step")
+    child = tree_of(c, run_id)["nodes"][0]["children"][0]
+    result, _inspector = c.predict(run_id, child, api_name="/execute")
+    assert "visible (in the reward)" in result and "hidden (never in the reward)" in result
+    node = {n["id"]: n for n in tree_of(c, run_id)["nodes"]}[child]
+    assert node["execution"]["hidden"]["passed"] is False  # the scripted code is not a solution
+    table = c.predict(run_id, 0, "Judge {problem} with {steps}. Score:", 0.0, api_name="/rescore")
+    assert "old score" in table and f"#{child}" in table
+    with pytest.raises(Exception, match="prompts.critic"):
+        c.predict(run_id, 0, "Judge {step}", None, api_name="/rescore")
+    _plot, text = c.predict(run_id, [], api_name="/reward_report")
+    assert "AUROC" in text and "rows: 1" in text

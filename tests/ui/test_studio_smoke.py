@@ -1,0 +1,73 @@
+"""The studio as a user starts it: it answers on loopback and runs a search on the embedded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio():
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, "launch.py", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"studio exited: {proc.stdout.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("studio did not answer within 120 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_studio_answers_on_loopback_and_runs_a_search(studio):
+    from gradio_client import Client
+
+    with urllib.request.urlopen(studio, timeout=5) as resp:
+        assert "SRA-MCTS Studio" in resp.read().decode()
+    client = Client(studio, verbose=False)
+    knobs = ["quick demo", 1, 2, 0.5, 0.7, 0, "", ""]
+    out = client.predict("HumanEval/2", "", *knobs, api_name="/new_search")
+    run_id = out[0]
+    assert run_id and "HumanEval/2" in out[2] and "iteration 0" in out[2]
+    out = client.predict(run_id, "HumanEval/2", "", *knobs, api_name="/step")
+    assert "iteration 1" in out[2] and "Best path" in out[3]
+    tree = json.loads(client.predict(run_id, api_name="/get_tree"))
+    assert tree["schema"] == "sra-tree/1" and len(tree["nodes"]) >= 2

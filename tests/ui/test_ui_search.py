@@ -1,0 +1,82 @@
+"""Search-tab handlers as plain functions, driven by the scripted LLM (no browser)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from tests.scripted import ScriptedBackend
+from ui import search_actions as act
+from ui.context import StudioContext
+from ui.search_tab import pick_problem
+from ui.sessions import BackendPool
+
+
+@pytest.fixture
+def ctx() -> StudioContext:
+    return StudioContext(backends=BackendPool(loader=lambda kind, model: ScriptedBackend()))
+
+
+def make_run(ctx, **knobs):
+    config = act.build_config("paper defaults", {"max_iterations": 3, **knobs})
+    return act.new_search(ctx, "HumanEval/0", pick_problem("HumanEval/0"), config, owner="a")
+
+
+def test_picked_problem_is_used_unless_edited():
+    text = pick_problem("HumanEval/3")
+    assert act.resolve_problem("HumanEval/3", text).id == "HumanEval/3"
+    assert act.resolve_problem("HumanEval/3", "").id == "HumanEval/3"
+    assert act.resolve_problem("HumanEval/3", text + "\n# my twist\n").source == "custom"
+
+
+def test_run_streams_each_iteration_and_pause_stops_it(ctx):
+    run = make_run(ctx)
+    steps = 0
+    for _ in act.run_iterations(run, 5):
+        steps += 1
+        if steps == 2:
+            run.stop_requested.set()
+    assert steps == 2 and run.search.tree.iteration == 2
+    run_id, _tree, status, best, _code, timeline, _slider = act.render(run)
+    assert run_id == run.id and "iteration 2" in status and "Best path" in best
+
+
+def test_step_goes_past_the_budget_and_stop_ends_the_search(ctx):
+    run = make_run(ctx, max_iterations=1)
+    act.step(run)
+    act.step(run)  # the budget of 1 was spent; Step extends it by one
+    assert run.search.tree.iteration == 2
+    run = make_run(ctx, max_iterations=5)
+    act.step(run)
+    run.search.stop()
+    assert run.search.tree.stopped == "stopped by user"
+    act.step(run)  # Step after Stop goes on
+    assert run.search.tree.iteration == 2
+
+
+def test_steering_through_the_handlers_and_clear_errors(ctx):
+    run = make_run(ctx)
+    act.step(run)
+    child = run.search.tree.root.children[0]
+    act.steer(run, "prune", child)
+    assert run.search.tree.status(child) == "pruned"
+    assert "pruned" in act.timeline_markdown(run.search)
+    with pytest.raises(gr.Error, match="root"):
+        act.steer(run, "prune", 0)
+    with pytest.raises(gr.Error, match="select a node"):
+        act.steer(run, "force", None)
+    added = act.steer(run, "add", 0, "Use a set to find duplicates.")
+    assert run.search.tree.nodes[added].origin == "human"
+
+
+def test_bad_settings_are_clear_errors(ctx):
+    with pytest.raises(ValueError, match="advanced settings are not valid JSON"):
+        act.build_config("paper defaults", {}, "{oops")
+    with pytest.raises(ValueError, match="k must be between"):
+        act.build_config("paper defaults", {"k": 0})
+    with pytest.raises(ValueError, match="unknown preset"):
+        act.build_config("nope", {})
+    with pytest.raises(gr.Error, match="problem text is empty"):
+        act.new_search(ctx, None, "  ", act.build_config("paper defaults", {}), owner="a")
+    with pytest.raises(gr.Error, match="neither open nor in the database"):
+        act.get_run(ctx, "deadbeef")

@@ -1,0 +1,114 @@
+"""Server-side homes for heavy objects: loaded backends and live searches.
+
+The browser only ever holds a run id; the objects stay here, behind locks, so
+that several sessions can share one model and a page reload can find its run.
+
+Example::
+
+    backends = BackendPool()
+    llm = backends.get("transformers", "embedded")   # loaded once, then shared
+    tuned = backends.get("transformers", "embedded", adapter="v1-lora")   # a LoRA adapter on top
+    runs = RunRegistry()
+    run_id = runs.add(search, owner="alice")
+    save_run(store, runs.get(run_id))   # autosave: under the search lock, so never half an iteration
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.llm import LLMBackend
+from core.search.mcts import Search
+from core.store.runs import Store
+
+
+class BackendPool:
+    """Loads each (kind, model, adapter) once; concurrent callers wait for the same load.
+
+    ``adapter`` names a registered LoRA adapter on top of ``model`` (None: the plain model);
+    a loader is called as ``loader(kind, model)`` or, for an adapter, ``loader(kind, model, adapter=...)``.
+    ``options`` go to every load (e.g. ``{"base_url": ...}`` for the openai backend).
+    """
+
+    def __init__(self, loader: Callable[..., LLMBackend] | None = None, options: dict | None = None) -> None:
+        self._loader = loader
+        self._options = dict(options or {})
+        self._lock = threading.Lock()
+        self._backends: dict[tuple[str, str, str | None], LLMBackend] = {}
+
+    def get(self, kind: str, model: str, adapter: str | None = None) -> LLMBackend:
+        with self._lock:
+            key = (kind, model, adapter or None)
+            if key not in self._backends:
+                loader = self._loader
+                if loader is None:
+                    from core.backends import load_backend as loader
+                extra = {**self._options, **({"adapter": adapter} if adapter else {})}
+                self._backends[key] = loader(kind, model, **extra)
+            return self._backends[key]
+
+    def loaded(self) -> list[tuple[str, str, str | None]]:
+        """(kind, model, adapter) of every loaded backend."""
+        with self._lock:
+            return list(self._backends)
+
+
+@dataclass
+class Run:
+    id: str
+    search: Search
+    owner: str
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+
+
+class RunRegistry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, Run] = {}
+
+    def add(self, search: Search, owner: str = "", run_id: str | None = None) -> str:
+        """Register a search under ``run_id`` (a stored run reopened) or a fresh random id."""
+        with self._lock:
+            run_id = run_id or uuid.uuid4().hex[:12]
+            if run_id in self._runs:
+                raise ValueError(f"run {run_id} is already open")
+            self._runs[run_id] = Run(run_id, search, owner)
+        return run_id
+
+    def get_or_add(self, run_id: str, make: Callable[[], Search], owner: str = "") -> Run:
+        """The live run ``run_id``, or one made by ``make()`` (e.g. loaded from the store) and registered."""
+        with self._lock:
+            if run_id in self._runs:
+                return self._runs[run_id]
+        search = make()  # outside the lock: loading may take a while; the first one registered wins
+        with self._lock:
+            return self._runs.setdefault(run_id, Run(run_id, search, owner))
+
+    def get(self, run_id: str | None) -> Run | None:
+        if not run_id:
+            return None
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+    def owned_by(self, owner: str) -> list[Run]:
+        with self._lock:
+            return [r for r in self._runs.values() if r.owner == owner]
+
+
+def save_run(store: Store | None, run: Run) -> None:
+    """Write what changed in the run's tree to the store, holding the search lock.
+
+    The lock makes the save see the tree between iterations or steering actions,
+    never in the middle of one; the store writes it in one transaction.
+    """
+    if store is None:
+        return
+    with run.search.lock:
+        store.save_tree(run.id, run.search.tree, owner=run.owner)
