@@ -34,6 +34,7 @@ studio: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 # The whole suite, real-model tests included (what CI runs); then the backend contract inside .venv-vllm
 # for vllm.LLM in-process (the HTTP server cases run in the first pass, against a server from .venv-vllm).

@@ -22,7 +22,7 @@ from core.config import ConfigError, SearchConfig, preset
 from core.llm import BackendError
 from core.problems.problem import Problem, custom_problem, get_problem
 from core.prompts import format_steps
-from core.search.mcts import Search, SearchPaused
+from core.search.mcts import Search, SearchEnded, SearchPaused
 from core.search.steering import SteeringError
 from core.store.runs import UnknownRun
 from core.tree.events import STEERING, EventKind
@@ -192,10 +192,15 @@ def new_search(
 def step(run: Run) -> None:
     search = run.search
     if search.finished:
-        if search.tree.stopped in ("end_gate", "exhausted"):
-            raise gr.Error(f"the search has ended ({search.tree.stopped}); force a node to go on")
-        search.extend_budget(1)
+        _resume(search, 1)
     _step_or_pause(search)
+
+
+def _resume(search: Search, n: int) -> None:
+    try:
+        search.resume(n)
+    except SearchEnded as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def _step_or_pause(search: Search) -> None:
@@ -214,9 +219,7 @@ def run_iterations(run: Run, n: int) -> Iterator[None]:
     if n < 1:
         raise gr.Error("iterations must be at least 1")
     run.stop_requested.clear()
-    if search.finished and search.tree.stopped in ("end_gate", "exhausted"):
-        raise gr.Error(f"the search has ended ({search.tree.stopped}); force a node to go on")
-    search.extend_budget(n)
+    _resume(search, n)
     while not search.finished and not run.stop_requested.is_set():
         _step_or_pause(search)
         yield

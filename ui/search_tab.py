@@ -185,7 +185,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
 
     def on_run(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         run = act.find_run(ctx, rid)
-        if run is None or run.search.finished and run.search.tree.stopped in ("end_gate", "exhausted"):
+        if run is None or not run.search.can_continue():
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
             run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
         yield (*act.render(run), run.id)

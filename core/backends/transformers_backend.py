@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -259,7 +260,10 @@ def _find_adapter(adapter: str, model: str | None):
 
 
 def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
+    """``dtype``, else ``$SRA_STUDIO_DTYPE`` (e.g. float32 to see what an AVX2-only CPU computes), else by device."""
     if dtype is None or dtype == "auto":
+        dtype = os.environ.get("SRA_STUDIO_DTYPE") or "auto"
+    if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if _cpu_has_native_bf16() else torch.float32

@@ -41,6 +41,11 @@ from core.tree.events import Event, EventKind
 from core.tree.nodes import Node, Tree
 from core.tree.queries import best_node
 from core.tree.records import CodeRecord, ExecutionRecord, RolloutCandidate, RolloutRecord, UCBRecord
+from core.tree.stops import BUDGET_STOPS, is_final
+
+
+class SearchEnded(ValueError):
+    """More iterations were asked of a search that stopped for good (see ``core.tree.stops``)."""
 
 
 class SearchPaused(BackendError):
@@ -289,10 +294,21 @@ class Search(Steering):
             if not self.tree.stopped:
                 self._stop(reason, self.tree.iteration)
 
-    def extend_budget(self, iterations: int) -> None:
-        """Let a search that hit its iteration budget run ``iterations`` more."""
+    def can_continue(self) -> bool:
+        """Whether more iterations may run: it is running, or it stopped only at a budget."""
+        return not is_final(self.tree.stopped)
+
+    def resume(self, iterations: int) -> None:
+        """Give a search that may continue ``iterations`` more; a final stop raises :class:`SearchEnded`."""
         with self.lock:
-            if self.tree.stopped in ("max_iterations", "time_budget", "stopped by user"):
+            if not self.can_continue():
+                raise SearchEnded(f"the search has ended ({self.tree.stopped}); force a node to go on")
+            self.extend_budget(iterations)
+
+    def extend_budget(self, iterations: int) -> None:
+        """Let a search that hit its iteration budget run ``iterations`` more (a final stop stays)."""
+        with self.lock:
+            if self.tree.stopped in BUDGET_STOPS:
                 self.tree.stopped = ""
             self.tree.config = self.config.replace(max_iterations=self.tree.iteration + iterations)
             self.reasoner.config = self.tree.config
@@ -313,4 +329,4 @@ class Search(Steering):
             return record
 
 
-__all__ = ["Search", "SearchPaused"]
+__all__ = ["Search", "SearchEnded", "SearchPaused"]

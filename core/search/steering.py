@@ -13,6 +13,7 @@ from core.search.backprop import refresh_values
 from core.search.reasoner import Reasoner
 from core.tree.events import Event, EventKind
 from core.tree.nodes import Node, Tree
+from core.tree.stops import REOPENED_BY_ADD, REOPENED_BY_FORCE
 
 
 class SteeringError(ValueError):
@@ -62,7 +63,7 @@ class Steering:
             for other in self.tree.nodes.values():
                 other.forced = False
             node.forced = True
-            if self.tree.stopped in ("end_gate", "exhausted"):
+            if self.tree.stopped in REOPENED_BY_FORCE:
                 self.tree.stopped = ""  # the user asked for more: let the search continue
             return self.tree.log(EventKind.FORCED, node.id)
 
@@ -113,7 +114,7 @@ class Steering:
                 parent.terminal_reason = ""
             self._score(child)
             refresh_values(self.tree, child.id, self.tree.iteration)
-            if self.tree.stopped in ("exhausted",):
+            if self.tree.stopped in REOPENED_BY_ADD:
                 self.tree.stopped = ""
             return self.tree.log(
                 EventKind.ADDED,

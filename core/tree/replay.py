@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from core.tree.events import Event, EventKind
 from core.tree.nodes import Node, Tree
 from core.tree.records import CodeRecord, CriticRecord, ExpansionRecord, ReflectionRecord, Usage
+from core.tree.stops import REOPENED_BY_FORCE
 
 NOT_KEPT = "not kept: replaced by a later call (iteration {})"
 
@@ -181,7 +182,7 @@ def _replay_flags(tree: Tree) -> str:
             for other in nodes.values():
                 other.forced = False
             node.forced = True
-            stopped = "" if stopped in ("end_gate", "exhausted") else stopped
+            stopped = "" if stopped in REOPENED_BY_FORCE else stopped
         elif kind is EventKind.EDITED and node is not None:
             if node.original_step is None:
                 node.original_step = e.data["old_step"]

@@ -28,8 +28,17 @@ def embedded():
     return load_backend("transformers", "embedded")
 
 
-def test_two_iterations_on_the_embedded_model(embedded):
-    backend = CountingBackend(embedded)
+@pytest.mark.parametrize("dtype", ["auto", "float32"])
+def test_two_iterations_on_the_embedded_model(embedded, dtype):
+    """In the CPU's own numerics (bf16 where it is native) and in fp32, as an AVX2-only CPU runs it."""
+    if dtype == "auto":
+        model = embedded
+    else:
+        from core.backends import load_backend
+
+        model = load_backend("transformers", "embedded", dtype=dtype)
+        assert str(model.model.dtype) == f"torch.{dtype}"
+    backend = CountingBackend(model)
     search = Search.start(get_problem("HumanEval/0"), SearchConfig(seed=0, max_iterations=2), backend)
     events = search.run()
     tree = search.tree
@@ -38,9 +47,15 @@ def test_two_iterations_on_the_embedded_model(embedded):
     scored = [n for n in tree.nodes.values() if n.critic is not None]
     assert scored and all(n.critic.raw and n.critic.prompt for n in scored)
     assert all((n.critic.score is not None) == n.critic.parsed for n in scored)
-    # each expansion's k samples came from one backend call with n=k
+    # each expansion's k samples came from one request with n=k, and so did each rollout's; a rollout
+    # runs only after an expansion that kept a child, which the model's numerics decide (bf16 or fp32)
     expansions = [e for e in events if e.kind is EventKind.EXPANDED]
-    assert backend.stats.by_tag["propose"] == 2 * len(expansions)  # expansion + rollout, one request each
+    rollouts = [e for e in events if e.kind is EventKind.ROLLOUT]
+    assert expansions and len(rollouts) <= len(expansions)
+    assert backend.stats.by_tag["propose"] == len(expansions) + len(rollouts)
+    kept = sum(len(e.data["children"]) for e in expansions)
+    critic_requests = kept + sum(len(tree.nodes[e.node].rollout.candidates) for e in rollouts)
+    assert backend.stats.by_tag["critic"] == critic_requests
     assert tree.usage.calls == backend.stats.calls
     assert Tree.from_json(tree.to_json()).to_json() == tree.to_json()
 

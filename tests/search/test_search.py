@@ -7,6 +7,7 @@ import math
 import pytest
 
 from core.config import ConfigError, SearchConfig
+from core.search.mcts import SearchEnded
 from core.search.selection import select, ucb
 from core.search.steering import SteeringError
 from core.tree.events import EventKind
@@ -168,6 +169,13 @@ def test_end_gate_stops_the_search(make_search):
     a = search.tree.nodes[search.tree.root.children[0]]
     assert a.terminal and a.terminal_reason == "end_gate"
     assert events[-1].kind is EventKind.STOPPED
+    # a found answer is a final stop: more budget is refused until the user steers
+    assert not search.can_continue()
+    with pytest.raises(SearchEnded, match="end_gate"):
+        search.resume(3)
+    assert search.tree.stopped == "end_gate" and search.step() == []
+    search.force(search.tree.root.children[1])
+    assert search.can_continue() and search.step()
 
 
 def test_reflection_end_makes_a_terminal_leaf(make_search):
@@ -258,8 +266,16 @@ def test_budget_stops_and_can_be_extended(make_search):
     search = make_search(max_iterations=2, end_gate=1.0)
     search.run()
     assert search.tree.stopped == "max_iterations" and search.tree.iteration == 2
+    assert search.can_continue()
     search.extend_budget(1)
     assert search.step() and search.tree.iteration == 3
+    search.resume(3)
+    search.step()
+    search.stop()
+    assert search.tree.stopped == "stopped by user" and search.can_continue()
+    search.resume(2)
+    search.run()
+    assert search.tree.iteration == 6 and search.tree.stopped == "max_iterations"
 
 
 def test_end_gate_ignores_nodes_shallower_than_its_min_depth(make_search):
