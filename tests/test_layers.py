@@ -15,9 +15,7 @@ LINT = Path(sys.executable).with_name("lint-imports")
 
 
 def lint(where: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(LINT), "--no-cache"], cwd=where, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([str(LINT), "--no-cache"], cwd=where, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
