@@ -50,7 +50,10 @@ class GenerationRequest:
     backends ignore it; it feeds per-role accounting and scripted test doubles.
     ``temperature == 0`` means greedy decoding. ``prefill`` starts the assistant's
     reply (e.g. ``"Score:"``): the model continues it, and completions exclude it.
-    Small models follow a format far more reliably this way.
+    Small models follow a format far more reliably this way. ``top_logprobs > 0`` asks
+    for the log-probability of each generated token and of the ``top_logprobs`` most
+    likely tokens at its position (the critic reads its score distribution from them);
+    a backend that cannot give them leaves ``Completion.logprobs`` as None.
     """
 
     messages: tuple[ChatMessage, ...]
@@ -62,6 +65,7 @@ class GenerationRequest:
     seed: int | None = None
     tag: str = ""
     prefill: str = ""
+    top_logprobs: int = 0
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -74,6 +78,26 @@ class GenerationRequest:
             raise ValueError(f"GenerationRequest.top_p must be in (0, 1], got {self.top_p}")
         if self.max_tokens < 1:
             raise ValueError(f"GenerationRequest.max_tokens must be >= 1, got {self.max_tokens}")
+        if not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
+            raise ValueError(
+                f"GenerationRequest.top_logprobs must be from 0 to {MAX_TOP_LOGPROBS}, got {self.top_logprobs}"
+            )
+
+
+MAX_TOP_LOGPROBS = 20  # what OpenAI-compatible servers accept
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token: its text, its natural-log probability, and the likeliest tokens at its position.
+
+    ``top`` holds (token text, logprob) pairs, most likely first; the generated token is among
+    them only when it was one of the likeliest (sampling may pick a rarer one).
+    """
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,9 @@ class Completion:
     text: str
     finish_reason: str  # "stop" (EOS or a stop string) | "length" (hit max_tokens)
     completion_tokens: int
+    # One entry per generated token of ``text`` (a stop string cut from the text is not in it);
+    # None unless the request asked for top_logprobs and the backend can give them.
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True)
