@@ -29,6 +29,7 @@ from core.prompts import format_steps
 from core.search.mcts import Search
 from core.store.runs import Store, UnknownRun
 from core.tree.nodes import Tree
+from core.tree.queries import latest_run
 from core.tree.records import ExecutionRecord, VerdictSummary
 
 
@@ -182,8 +183,8 @@ def print_summary(search: Search, out: TextIO) -> None:
         flag = " (truncated)" if best.code.truncated else ""
         out.write(f"Code{flag}:\n{best.code.code or '(no code found in the reply)'}\n")
     for node in tree.nodes.values():
-        if node.execution is not None:
-            out.write(f"Node #{node.id}: {reward_breakdown(node.execution)}\n")
+        if (ex := latest_run(node)) is not None:
+            out.write(f"Node #{node.id}: {reward_breakdown(ex)}\n")
 
 
 def reward_breakdown(ex: ExecutionRecord) -> str:

@@ -1,7 +1,10 @@
 """One validated config for every knob of a search, saved with each tree.
 
-Defaults follow the public SRA-MCTS reference (k=3, c=0.5, temperature 0.7,
-end gate 0.88, one-step greedy rollout with 2 candidates blended at 0.5).
+Defaults follow the public SRA-MCTS reference (k=3, temperature 0.7, end gate 0.88, one-step greedy
+rollout with 2 candidates blended at 0.5). How the reference's UCB knobs map here: it computes UCB on
+the critic's 0-10 scale with c = 0.5 and gives an unvisited child its value plus 8; values here are
+normalised to [0, 1], and dividing that UCB by 10 leaves the order of every comparison unchanged, so
+the same behaviour is c = 0.05 and ``unvisited_bonus`` = 0.8 (the defaults).
 
 Example::
 
@@ -21,6 +24,8 @@ from typing import Any
 
 from core.prompts import PromptSet
 
+CRITIC_VALUES = ("text", "distribution")
+
 
 class ConfigError(ValueError):
     """A config value is invalid; the message names the field."""
@@ -39,13 +44,17 @@ class SearchConfig:
     reflection_stop: tuple[str, ...] = ("\n\n",)
     max_depth: int = 8  # a node at this depth is a terminal leaf
     # Selection
-    c: float = 0.5  # UCB exploration constant
-    unvisited_bonus: float = 10.0  # large, so that unvisited children are tried first
+    c: float = 0.05  # UCB exploration constant on [0, 1] values (the reference's 0.5 on its 0-10 scale)
+    unvisited_bonus: float = 0.8  # an unvisited child scores V + this (the reference's +8 on 0-10)
+    propose_retries: int = 2  # when every proposal of an expansion is dropped, ask again with a new seed
     # Evaluation
     critic_max_tokens: int = 48
     critic_temperature: float = 0.0
     critic_stop: tuple[str, ...] = ("\n",)
     unparsed_value: float = 0.0  # value of a node whose critic reply could not be read (it stays flagged)
+    # "text": the sampled reply's score (the reference); "distribution": the expected score under the
+    # model's distribution over the score tokens, where the backend gives log-probabilities (else text)
+    critic_value: str = "text"
     rollout: bool = True  # one-step greedy rollout from the best new child
     rollout_width: int = 2
     rollout_weight: float = 0.5  # V = (1-w)*V + w*rollout
@@ -57,7 +66,10 @@ class SearchConfig:
     max_iterations: int = 16
     time_budget_s: float | None = None
     # Execution-grounded reward (beyond the reference; 0 reproduces the paper)
-    exec_weight: float = 0.0  # w in reward = (1-w)*critic + w*visible_pass_rate, applied to terminal nodes
+    # w in V = (1-w)*critic + w*visible_pass_rate, for every new child: its path is turned into code and
+    # run on the docstring examples; the end gate then needs them to pass
+    exec_weight: float = 0.0
+    greedy_candidate: bool = True  # with w > 0, the direct program (no reasoning) is a candidate answer too
     exec_hidden_in_reward: bool = False  # "leaky": hidden tests in the reward; the run is marked so
     exec_timeout_s: float = 5.0
     # Reasoning to code
@@ -77,6 +89,11 @@ class SearchConfig:
         _check_int(self, "max_depth", 1, 64)
         _check_float(self, "c", 0.0, 100.0)
         _check_float(self, "unvisited_bonus", 0.0, 1e6)
+        _check_int(self, "propose_retries", 0, 10)
+        if self.critic_value not in CRITIC_VALUES:
+            raise ConfigError(
+                f"critic_value must be one of {', '.join(CRITIC_VALUES)}, got {self.critic_value!r}"
+            )
         _check_int(self, "critic_max_tokens", 1, 4096)
         _check_float(self, "critic_temperature", 0.0, 2.0)
         _check_float(self, "unparsed_value", 0.0, 1.0)
@@ -90,6 +107,7 @@ class SearchConfig:
             _check_float(self, "time_budget_s", 0.001, 1e7)
         _check_float(self, "exec_weight", 0.0, 1.0)
         _check_bool(self, "exec_hidden_in_reward")
+        _check_bool(self, "greedy_candidate")
         _check_float(self, "exec_timeout_s", 0.1, 600.0)
         _check_int(self, "code_max_tokens", 16, 16384)
         _check_int(self, "seed", 0, 2**31 - 1)
@@ -175,25 +193,26 @@ def _check_stops(cfg: SearchConfig, name: str) -> None:
 
 
 # --- Presets ---
-# Named starting points for the config knobs, shown as presets in the studio.
-#
-# "paper defaults" are the SRA-MCTS reference settings. "quick demo" trades depth
-# of search for speed on a laptop CPU: fewer calls per iteration, so a tree grows
-# visibly within a minute on the embedded model. "grounded" is the paper's settings
-# plus the execution-grounded reward: a path that reaches the end gate has its code run on
-# the problem's visible tests (the docstring examples), and half its value comes from the
-# pass rate, so a path the critic likes but the examples refute does not end the search.
+# Named starting points for the knobs, shown in the studio. "paper defaults" is the SRA-MCTS
+# reference. "quick demo" trades depth of search for speed on a laptop CPU: fewer calls per
+# iteration, so a tree grows visibly within a minute on the embedded model. "runs the examples" is
+# the paper's search plus grounding: every new step's path is turned into code and run on the
+# problem's docstring examples, half of its value is their pass rate, the end gate needs them to
+# pass, the direct program is a candidate answer, and the critic's value is its expected score.
+
+GROUNDED = "runs the examples"
 
 PRESETS: dict[str, SearchConfig] = {
     "paper defaults": SearchConfig(),
     "quick demo": SearchConfig(k=2, rollout=False, reflection=False, max_iterations=6),
-    "wide": SearchConfig(k=5, c=1.0, temperature=0.9),
-    "grounded": SearchConfig(exec_weight=0.5),
+    "wide": SearchConfig(k=5, c=0.1, temperature=0.9),
+    GROUNDED: SearchConfig(exec_weight=0.5, critic_value="distribution"),
 }
+PRESET_ALIASES = {"grounded": GROUNDED}  # names older runs and specs were saved with
 
 
 def preset(name: str) -> SearchConfig:
     try:
-        return PRESETS[name]
+        return PRESETS[PRESET_ALIASES.get(name, name)]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None

@@ -10,7 +10,7 @@ import gradio as gr
 from core.prompts import format_steps
 from core.store.runs import UnknownRun
 from core.tree.nodes import Tree
-from core.tree.queries import best_node
+from core.tree.queries import best_node, latest_run
 from core.tree.snapshot import snapshot
 from ui.context import StudioContext
 from ui.tree_view import create_tree_view, tree_view_payload
@@ -53,7 +53,7 @@ def summary(tree: Tree) -> str:
         f"{'n/a' if rate is None else f'{rate:.0%}'} · {tree.usage.completion_tokens} tokens",
         f"Best node #{best.id} · Q={best.value:.3f} · {best.terminal_reason or 'open'}",
     ]
-    ex = best.execution
+    ex = latest_run(best)
     if ex is not None and ex.visible is not None:
         v = ex.visible
         lines.append(f"visible tests {v.tests - v.failed}/{v.tests} ({'pass' if v.passed else 'fail'})")

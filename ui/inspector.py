@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 from core.search.parsing import normalize_step
 from core.tree.nodes import Node, Tree
+from core.tree.queries import latest_run
+from core.tree.records import ExecutionRecord, VerdictSummary
 
 # Markdown would read these as formatting; as entities they show as plain characters.
 _MD_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]{}#|~!"})
@@ -178,7 +180,7 @@ def _code(node: Node) -> list[str]:
 
 def _execution(node: Node) -> list[str]:
     """Each part of the execution-grounded reward, and the hidden tests beside it."""
-    ex = node.execution
+    ex = latest_run(node)
     if ex is None:
         return []
     source = "hidden" if ex.leaky else "visible"
@@ -189,14 +191,31 @@ def _execution(node: Node) -> list[str]:
             "n/a" if v is None else (v.error_kind or "—"),
             "" if v is None else text(v.first_failure[:200]),
         )
-        for name, v in (("visible (in the reward)", ex.visible), ("hidden (never in the reward)", ex.hidden))
+        for name, v in _labelled(ex)
     ]
     leak = " · **⚠ LEAKY: the hidden tests are in this reward**" if ex.leaky else ""
     formula = (
         f"**Reward** {_f(ex.reward)} = (1 − {ex.weight:g}) × value {_f(ex.critic_value)} + "
         f"{ex.weight:g} × {source} pass rate{leak}"
     )
-    return ["#### Tests and reward", formula, table(["tests", "passed", "error", "first failure"], rows)]
+    used = (
+        "The search took this reward as the node's value."
+        if ex.applied
+        else "Checked by hand (or the direct program): shown only, the search does not use it."
+    )
+    return [
+        "#### Tests and reward",
+        formula,
+        used,
+        table(["tests", "passed", "error", "first failure"], rows),
+    ]
+
+
+def _labelled(ex: ExecutionRecord) -> list[tuple[str, VerdictSummary | None]]:
+    """Which tests entered the reward: the visible ones, or in a leaky run the hidden ones."""
+    if ex.leaky:
+        return [("visible (shown only)", ex.visible), ("hidden (IN the reward: leaky run)", ex.hidden)]
+    return [("visible (in the reward)", ex.visible), ("hidden (never in the reward)", ex.hidden)]
 
 
 def execution_summary(node: Node) -> str:

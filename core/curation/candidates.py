@@ -23,7 +23,7 @@ from typing import Any
 
 from core.problems.problem import Problem
 from core.tree.nodes import Node, Tree
-from core.tree.queries import best_node
+from core.tree.queries import best_node, latest_run
 from core.tree.records import VerdictSummary, to_plain
 
 DECISIONS = ("accept", "reject", "skip")
@@ -122,7 +122,7 @@ def path_of(tree: Tree, node_id: int, run_id: str) -> CandidatePath:
     node = tree.node(node_id)
     if node.depth == 0:
         raise ValueError("the root is not a reasoning path")
-    execution = node.execution
+    execution = latest_run(node)
     return CandidatePath(
         run_id=run_id,
         problem=tree.problem,

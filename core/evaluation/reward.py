@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.tree.nodes import Tree
+from core.tree.queries import latest_run
 
 HIGH = 0.8  # a critic value at or above this claims "this works"
 LOW = 0.2  # ... at or below this claims "this is wrong"
@@ -160,7 +161,7 @@ def report(trees: Sequence[Tree]) -> RewardReport:
 def tree_rows(tree: Tree) -> list[ReportRow]:
     rows = []
     for node in sorted(tree.nodes.values(), key=lambda n: n.id):
-        ex = node.execution
+        ex = latest_run(node)
         if node.critic is None or ex is None or ex.hidden is None:
             continue
         rows.append(

@@ -38,6 +38,7 @@ from core.problems.problem import Problem
 from core.problems.sources import load_problems
 from core.search.mcts import Search, SearchPaused
 from core.store.runs import Store
+from core.tree.queries import latest_run
 
 __all__ = ["OWNER", "GenerateProgress", "GenerateSpec", "GenerateSummary", "generate", "load_problems"]
 
@@ -116,7 +117,7 @@ class _Batch:
             raise _Failed("the search found no reasoning path")
         if node.code is None and not self._call(lambda: search.write_code(node.id), wait):
             return None
-        if self.spec.check and node.execution is None:
+        if self.spec.check and latest_run(node) is None:
             search.execute(node.id)
         run_id = uuid.uuid4().hex[:12]
         tree = search.tree

@@ -1,10 +1,12 @@
-"""Execution-grounded reward: run a path's code against the problem's tests.
+"""Execution-grounded reward: run paths' code against the problem's tests.
 
-reward = (1 - w) * critic_value + w * visible_pass_rate, where the visible tests
-are the examples of the problem's docstring. The hidden tests (HumanEval's
-``check``) are run too, but only shown beside the reward, so that a researcher
-sees whether the reward tells the truth. Putting them into the reward is an
-explicit, "leaky" opt-in.
+reward = (1 - w) * critic_value + w * visible_pass_rate, where the visible tests are the examples
+of the problem's docstring. The hidden tests (HumanEval's ``check``) are run too, but only shown
+beside the reward, so that a researcher sees whether the reward tells the truth. Putting them into
+the reward is an explicit, "leaky" opt-in, and the record says so.
+
+All the sandbox runs of a batch (visible and hidden, for every path) go to a small thread pool:
+each run is its own process, so two at a time keep a 2-core machine busy.
 
 Example: a critic value of 0.9 whose code passes 1 of 3 visible tests gives,
 with w = 0.5, reward = 0.5 * 0.9 + 0.5 * 0.333 = 0.617.
@@ -12,9 +14,14 @@ with w = 0.5, reward = 0.5 * 0.9 + 0.5 * 0.333 = 0.617.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
 from core.execution.sandbox import Verdict, run_humaneval_check, run_tests
 from core.problems.problem import Problem
 from core.tree.records import ExecutionRecord, VerdictSummary
+
+WORKERS = 2
 
 
 def problem_imports(problem: Problem) -> str:
@@ -51,6 +58,56 @@ def summarize(verdict: Verdict) -> VerdictSummary:
     )
 
 
+def reward(critic_value: float, weight: float, grounding: VerdictSummary | None) -> float:
+    """The blend; without a verdict to ground on (no visible tests) the critic value stands alone."""
+    return critic_value if grounding is None else (1 - weight) * critic_value + weight * grounding.pass_rate
+
+
+def ground_many(
+    problem: Problem,
+    codes: Sequence[str],
+    critic_values: Sequence[float],
+    weight: float,
+    *,
+    leaky: bool = False,
+    timeout_s: float = 5.0,
+    applied: bool = True,
+) -> list[ExecutionRecord]:
+    """Run each code on the visible and hidden tests (all at once, ``WORKERS`` at a time); one record each."""
+    imports = problem_imports(problem)
+
+    def visible(code: str) -> VerdictSummary | None:
+        if not problem.visible_tests:
+            return None
+        return summarize(run_tests(code, problem.visible_tests, timeout_s=timeout_s, setup=imports))
+
+    def hidden(code: str) -> VerdictSummary | None:
+        if not (problem.hidden_test and problem.entry_point):
+            return None
+        program = f"{imports}\n{code}" if imports else code
+        return summarize(run_humaneval_check(problem, program, timeout_s=timeout_s))
+
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="grounding") as pool:
+        seen_runs = [pool.submit(visible, code) for code in codes]
+        hidden_runs = [pool.submit(hidden, code) for code in codes]
+        seen = [f.result() for f in seen_runs]
+        held_out = [f.result() for f in hidden_runs]
+    records = []
+    for vis, hid, critic in zip(seen, held_out, critic_values, strict=True):
+        records.append(
+            ExecutionRecord(
+                visible=vis,
+                hidden=hid,
+                critic_value=critic,
+                weight=weight,
+                reward=reward(critic, weight, hid if leaky else vis),
+                leaky=leaky,
+                applied=applied,
+            )
+        )
+    return records
+
+
 def ground(
     problem: Problem,
     code: str,
@@ -59,22 +116,10 @@ def ground(
     *,
     leaky: bool = False,
     timeout_s: float = 5.0,
+    applied: bool = True,
 ) -> ExecutionRecord:
-    """Run ``code`` against the visible and hidden tests and combine the reward.
-
-    Without visible tests the critic value stands alone (unless ``leaky``, where the
-    hidden pass rate takes the place of the visible one).
-    """
-    imports = problem_imports(problem)
-    visible = None
-    if problem.visible_tests:
-        visible = summarize(run_tests(code, problem.visible_tests, timeout_s=timeout_s, setup=imports))
-    hidden = None
-    if problem.hidden_test and problem.entry_point:
-        program = f"{imports}\n{code}" if imports else code
-        hidden = summarize(run_humaneval_check(problem, program, timeout_s=timeout_s))
-    grounding = hidden if leaky else visible
-    reward = critic_value if grounding is None else (1 - weight) * critic_value + weight * grounding.pass_rate
-    return ExecutionRecord(
-        visible=visible, hidden=hidden, critic_value=critic_value, weight=weight, reward=reward, leaky=leaky
+    """One path's record (see :func:`ground_many`)."""
+    [record] = ground_many(
+        problem, [code], [critic_value], weight, leaky=leaky, timeout_s=timeout_s, applied=applied
     )
+    return record

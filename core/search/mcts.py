@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -33,14 +34,14 @@ from core.config import SearchConfig
 from core.llm import BackendError, LLMBackend
 from core.problems.problem import Problem
 from core.search.backprop import backpropagate
-from core.search.grounding import ground
+from core.search.grounding import ground_many
 from core.search.reasoner import Reasoner
 from core.search.selection import select
 from core.search.steering import Steering
 from core.tree.events import Event, EventKind
 from core.tree.nodes import Node, Tree
 from core.tree.queries import best_node
-from core.tree.records import CodeRecord, ExecutionRecord, RolloutCandidate, RolloutRecord, UCBRecord
+from core.tree.records import CodeRecord, ExecutionRecord, RolloutCandidate, RolloutRecord, UCBRecord, Usage
 from core.tree.stops import BUDGET_STOPS, is_final
 
 
@@ -64,11 +65,13 @@ class _Undo:
     next_id: int
     events: int
     ucb: dict[int, UCBRecord | None]
+    usage: Usage
     selected: Node | None = None
 
     @classmethod
     def capture(cls, tree: Tree) -> _Undo:
-        return cls(tree.next_id, len(tree.events), {i: n.ucb for i, n in tree.nodes.items()})
+        ucb = {i: n.ucb for i, n in tree.nodes.items()}
+        return cls(tree.next_id, len(tree.events), ucb, copy.deepcopy(tree.usage))
 
     def restore(self, tree: Tree) -> None:
         for node_id in [i for i in tree.nodes if i >= self.next_id]:
@@ -80,6 +83,9 @@ class _Undo:
         tree.next_id = self.next_id
         del tree.events[self.events :]
         tree.stopped = ""
+        # in place: the reasoner holds this object; the failed iteration's calls and replies never happened
+        for f in dataclasses.fields(Usage):
+            setattr(tree.usage, f.name, copy.deepcopy(getattr(self.usage, f.name)))
 
 
 class Search(Steering):
@@ -125,7 +131,7 @@ class Search(Steering):
             it = tree.iteration + 1
             self._undo = _Undo.capture(tree)
             try:
-                self._iterate(it)
+                counted = self._iterate(it)
             except BackendError as exc:
                 self._undo.restore(tree)
                 self.paused = str(exc) or type(exc).__name__
@@ -133,7 +139,7 @@ class Search(Steering):
                 raise SearchPaused(f"search paused at iteration {it}: {self.paused}") from exc
             finally:
                 self._undo = None
-            if not tree.stopped:
+            if not tree.stopped and counted:
                 tree.iteration = it
                 self._check_budget()
             return tree.events[first:]
@@ -146,63 +152,90 @@ class Search(Steering):
             events.extend(self.step())
         return events
 
-    def _iterate(self, it: int) -> None:
+    def _iterate(self, it: int) -> bool:
+        """One iteration; False when it changed nothing worth counting (every proposal was dropped)."""
         tree, cfg = self.tree, self.config
         chosen = select(tree, it)
         if chosen is None:
             self._stop("exhausted", it)
-            return
+            return True
         node = tree.nodes[chosen.node]
         if self._undo is not None:
             self._undo.selected = copy.deepcopy(node)
         node.forced = False
         tree.log(EventKind.SELECTED, node.id, it, path=chosen.path, forced=chosen.forced)
+        if node.depth == 0 and self.grounded and cfg.greedy_candidate and node.code is None:
+            self._greedy_candidate(it)
         at_gate = node.depth >= cfg.end_gate_min_depth and not chosen.forced
-        if at_gate and node.value >= cfg.end_gate and cfg.exec_weight > 0 and node.execution is None:
-            self._ground(node, it)  # the tests may say the critic was wrong: then the search goes on
         if at_gate and node.value >= cfg.end_gate:
-            self._make_terminal(node, "end_gate", it)
-            self._stop("end_gate", it)
-            return
+            if self.grounded and not self._execution_applied(node):
+                self._ground([node], it)  # written by a human or an older engine: check it now
+            if self.refuted(node):  # the critic liked it, the examples say no: never expand it as good
+                self._make_terminal(node, "refuted", it)
+                backpropagate(tree, node.id, it)
+                return True
+            if node.value >= cfg.end_gate:
+                self._make_terminal(node, "end_gate", it)
+                self._stop("end_gate", it)
+                return True
         if node.depth >= cfg.max_depth:
             self._make_terminal(node, "max_depth", it)
             backpropagate(tree, node.id, it)
-            return
+            return True
         analysis = ""
         if cfg.reflection and node.depth > 0:
             record = self.reasoner.reflect(tree.steps(node.id))
             node.reflection = record
             tree.log(EventKind.REFLECTED, node.id, it, is_end=record.is_end, parsed=record.parsed)
-            if record.is_end:
-                self._make_terminal(node, "reflection", it)
+            if record.is_end and node.depth >= cfg.end_gate_min_depth:
+                self._make_terminal(node, "refuted" if self.refuted(node) else "reflection", it)
                 backpropagate(tree, node.id, it)
-                return
-            analysis = record.analysis
+                return True
+            analysis = record.analysis  # a too-shallow "<end>" is no answer: expand it as usual
         children = self._expand(node, analysis, it)
         if not children:
             self._make_terminal(node, "no_new_steps", it)
             backpropagate(tree, node.id, it)
-            return
-        self._evaluate(children, it)
+            return False
+        self._appraise(children, it)
         best = max(children, key=lambda n: (n.value, -n.id))
         if cfg.rollout:
             self._rollout(best, it)
         backpropagate(tree, best.id, it)
+        return True
 
     def _expand(self, node: Node, analysis: str, it: int) -> list[Node]:
-        tree = self.tree
+        """Propose k steps; when all are dropped, ask again (a new seed each call) up to ``propose_retries``."""
+        tree, cfg = self.tree, self.config
         siblings = [tree.nodes[c].step for c in node.children if not tree.nodes[c].stale]
-        record, steps = self.reasoner.propose(
-            tree.steps(node.id), analysis, self.config.k, siblings=siblings, iteration=it
-        )
+        records = []
+        for _ in range(cfg.propose_retries + 1):
+            record, steps = self.reasoner.propose(
+                tree.steps(node.id), analysis, cfg.k, siblings=siblings, iteration=it
+            )
+            records.append(record)
+            if steps:
+                break
         children = [tree.add_child(node.id, s, origin="policy", iteration=it) for s in steps]
         record.kept = [c.id for c in children]
+        record.attempts = len(records)
+        record.dropped = [d for r in records for d in r.dropped]
+        record.raws = [raw for r in records for raw in r.raws]
+        record.tokens = sum(r.tokens for r in records)
         node.expansion = record
         node.expanded = True
-        tree.log(EventKind.EXPANDED, node.id, it, children=record.kept, dropped=len(record.dropped))
+        tree.log(
+            EventKind.EXPANDED,
+            node.id,
+            it,
+            children=record.kept,
+            dropped=len(record.dropped),
+            attempts=len(records),
+        )
         return children
 
-    def _evaluate(self, nodes: list[Node], it: int) -> None:
+    def _appraise(self, nodes: list[Node], it: int) -> None:
+        """Score new nodes with the critic (one batched call) and, when grounded, with their code's tests."""
         records = self.reasoner.critique([self.tree.steps(n.id) for n in nodes])
         for node, record in zip(nodes, records, strict=True):
             node.critic = record
@@ -210,6 +243,8 @@ class Search(Steering):
             self.tree.log(
                 EventKind.EVALUATED, node.id, it, score=record.score, parsed=record.parsed, value=record.value
             )
+        if self.grounded:
+            self._ground(nodes, it)
 
     def _rollout(self, node: Node, it: int) -> None:
         """One-step greedy rollout: sample a few next steps, keep the best critic value."""
@@ -234,29 +269,69 @@ class Search(Steering):
 
     # --- ends -----------------------------------------------------------------------
     def _make_terminal(self, node: Node, reason: str, it: int) -> None:
-        if self.config.exec_weight > 0 and node.execution is None and node.depth > 0:
-            self._ground(node, it)
         node.terminal = True
         node.terminal_reason = reason
         self.tree.log(EventKind.TERMINAL, node.id, it, reason=reason, value=node.value)
 
-    def _ground(self, node: Node, it: int, *, apply: bool = True) -> ExecutionRecord:
-        """Write the path's code if needed, run it on the tests, and (``apply``) take the reward as V."""
+    @property
+    def grounded(self) -> bool:
+        return self.config.exec_weight > 0
+
+    @staticmethod
+    def _execution_applied(node: Node) -> bool:
+        return node.execution is not None and node.execution.applied
+
+    def refuted(self, node: Node) -> bool:
+        """Grounded, and the tests that enter the reward ran and failed on this node's code."""
+        ex = node.execution
+        return self.grounded and ex is not None and ex.grounding is not None and not ex.grounding.passed
+
+    def _write_code(self, nodes: list[Node], it: int) -> None:
+        todo = [n for n in nodes if n.code is None]
+        for node, record in zip(
+            todo, self.reasoner.to_code_many([self.tree.steps(n.id) for n in todo]), strict=True
+        ):
+            node.code = record
+            self.tree.log(EventKind.CODE, node.id, it, source=record.source, truncated=record.truncated)
+
+    def _ground(self, nodes: list[Node], it: int) -> None:
+        """Code for each path (one batched call), its tests in the sandbox, and the reward as its value."""
         cfg = self.config
-        if node.code is None:
-            node.code = self.reasoner.to_code(self.tree.steps(node.id))
-            self.tree.log(EventKind.CODE, node.id, it, source=node.code.source, truncated=node.code.truncated)
-        record = ground(
+        self._write_code(nodes, it)
+        records = ground_many(
             self.tree.problem,
-            node.code.code,
-            node.value,
+            [n.code.code for n in nodes],
+            [n.critic.value if n.critic is not None else n.value for n in nodes],
             cfg.exec_weight,
             leaky=cfg.exec_hidden_in_reward,
             timeout_s=cfg.exec_timeout_s,
         )
-        node.execution = record
-        if apply:
+        for node, record in zip(nodes, records, strict=True):
+            node.execution = record
             node.value = record.reward
+            self._log_execution(node, record, it)
+
+    def _greedy_candidate(self, it: int) -> None:
+        """The direct program on the root: the answer when no reasoning path passes the examples."""
+        root = self.tree.root
+        root.code = self.reasoner.direct_code()
+        self.tree.log(EventKind.CODE, root.id, it, source=root.code.source, truncated=root.code.truncated)
+        cfg = self.config
+        [record] = ground_many(
+            self.tree.problem,
+            [root.code.code],
+            [0.0],
+            1.0,
+            leaky=cfg.exec_hidden_in_reward,
+            timeout_s=cfg.exec_timeout_s,
+            applied=False,
+        )
+        root.execution = (
+            record  # shown and used to choose the answer; the root's value stays the backed-up mean
+        )
+        self._log_execution(root, record, it)
+
+    def _log_execution(self, node: Node, record: ExecutionRecord, it: int, *, check: bool = False) -> None:
         self.tree.log(
             EventKind.EXECUTED,
             node.id,
@@ -264,17 +339,32 @@ class Search(Steering):
             visible=record.visible.pass_rate if record.visible else None,
             hidden=record.hidden.passed if record.hidden else None,
             reward=record.reward,
-            applied=apply,
+            applied=record.applied,
+            check=check,
         )
-        return record
 
     def execute(self, node_id: int) -> ExecutionRecord:
-        """Code and test verdicts for any node the user asks about; its value is left as it is."""
+        """Code and test verdicts for any node the user asks about, kept as its ``check``: the search never uses it."""
         with self.lock:
             node = self.tree.node(node_id)
-            if node.depth == 0:
+            if node.depth == 0 and node.code is None:
                 raise ValueError("the root has no reasoning to turn into code")
-            return self._ground(node, self.tree.iteration, apply=False)
+            it = self.tree.iteration
+            self._write_code([node], it)
+            cfg = self.config
+            critic = node.critic.value if node.critic is not None else node.value
+            [record] = ground_many(
+                self.tree.problem,
+                [node.code.code],
+                [critic],
+                cfg.exec_weight,
+                leaky=cfg.exec_hidden_in_reward,
+                timeout_s=cfg.exec_timeout_s,
+                applied=False,
+            )
+            node.check = record
+            self._log_execution(node, record, it, check=True)
+            return record
 
     def _stop(self, reason: str, it: int) -> None:
         self.tree.stopped = reason

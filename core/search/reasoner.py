@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.config import SearchConfig
-from core.llm import ChatMessage, GenerationRequest, GenerationResult, LLMBackend
+from core.llm import MAX_TOP_LOGPROBS, ChatMessage, GenerationRequest, GenerationResult, LLMBackend
 from core.problems.problem import Problem
-from core.prompts import format_steps
+from core.prompts import DIRECT_CODE, DIRECT_CODE_PREFILL, format_steps
 from core.search.code_extract import extract_code
 from core.search.parsing import normalize_step, parse_critic_score, parse_reflection, step_key
+from core.search.score_distribution import score_distribution
 from core.tree.records import CodeRecord, CriticRecord, DroppedStep, ExpansionRecord, ReflectionRecord, Usage
 
 NO_STEPS = "(no steps yet)"
@@ -80,7 +81,7 @@ class Reasoner:
         [res] = self._call([req])
         raws = [prefill + c.text for c in res.completions]
         seen = {step_key(s) for s in steps}
-        prompt_key = step_key(prompt)
+        instructions = self._instructions()
         known_siblings = {step_key(s) for s in siblings}
         kept: list[str] = []
         dropped: list[DroppedStep] = []
@@ -88,13 +89,13 @@ class Reasoner:
             step = normalize_step(raw)
             key = step_key(step) if step else ""
             if not step or not key:
-                dropped.append(DroppedStep(raw, "unusable"))
+                dropped.append(DroppedStep(raw, "unusable", "empty, code, or too short to be a step"))
             elif key in seen:
-                dropped.append(DroppedStep(raw, "in_path"))
-            elif key in prompt_key:  # small models often echo the instruction or the problem back
-                dropped.append(DroppedStep(raw, "echo"))
+                dropped.append(DroppedStep(raw, "in_path", "already a step of this path"))
+            elif key in instructions:  # small models often echo the instruction back
+                dropped.append(DroppedStep(raw, "echo", "repeats the proposal prompt's instructions"))
             elif key in known_siblings or key in {step_key(s) for s in kept}:
-                dropped.append(DroppedStep(raw, "duplicate"))
+                dropped.append(DroppedStep(raw, "duplicate", "the same as a sibling step"))
             else:
                 kept.append(step)
         record = ExpansionRecord(
@@ -114,6 +115,7 @@ class Reasoner:
             return []
         cfg = self.config
         prefill = cfg.prompts.critic_prefill
+        want_distribution = cfg.critic_value == "distribution"
         requests = [
             self._request(
                 self._render("critic", p),
@@ -122,16 +124,28 @@ class Reasoner:
                 temperature=cfg.critic_temperature,
                 stop=cfg.critic_stop,
                 prefill=prefill,
+                top_logprobs=MAX_TOP_LOGPROBS if want_distribution else 0,
             )
             for p in paths
         ]
         records = []
         for res in self._call(requests):
-            raw = prefill + res.completions[0].text
+            completion = res.completions[0]
+            raw = prefill + completion.text
             parsed = parse_critic_score(raw)
             value = parsed.normalized if parsed.normalized is not None else cfg.unparsed_value
+            dist = score_distribution(completion.logprobs) if want_distribution else None
             self.usage.critic_replies += 1
             self.usage.critic_parsed += int(parsed.parsed)
+            self.usage.critic_distributions += int(dist is not None)
+            note = parsed.note
+            if want_distribution and dist is None:
+                why = (
+                    "the backend gave no log-probabilities"
+                    if completion.logprobs is None
+                    else "no score token"
+                )
+                note = "; ".join(filter(None, [note, f"text score used: {why}"]))
             records.append(
                 CriticRecord(
                     prompt=res.prompt_text,
@@ -139,21 +153,54 @@ class Reasoner:
                     score=parsed.score,
                     parsed=parsed.parsed,
                     method=parsed.method,
-                    note=parsed.note,
-                    value=value,
+                    note=note,
+                    value=dist.expected / 10 if dist is not None else value,
                     tokens=res.completion_tokens,
                     latency_s=res.latency_s,
+                    distribution=list(dist.probs) if dist is not None else None,
+                    expected=dist.expected if dist is not None else None,
+                    approximate=dist.approximate if dist is not None else False,
+                    source="distribution" if dist is not None else "text",
                 )
             )
         return records
 
     def to_code(self, steps: Sequence[str]) -> CodeRecord:
+        [record] = self.to_code_many([steps])
+        return record
+
+    def to_code_many(self, paths: Sequence[Sequence[str]]) -> list[CodeRecord]:
+        """Each path's reasoning turned into code, in one batched call."""
+        if not paths:
+            return []
         entry = self.problem.entry_point or "solution"
         cfg = self.config
-        prompt = self._render("code", steps, entry_point=entry)
         prefill = cfg.prompts.code_prefill
-        req = self._request(prompt, "code", cfg.code_max_tokens, stop=cfg.code_stop, prefill=prefill)
+        requests = [
+            self._request(
+                self._render("code", steps, entry_point=entry),
+                "code",
+                cfg.code_max_tokens,
+                stop=cfg.code_stop,
+                prefill=prefill,
+            )
+            for steps in paths
+        ]
+        return [self._code_record(res, prefill) for res in self._call(requests)]
+
+    def direct_code(self) -> CodeRecord:
+        """Code straight from the problem, no reasoning: the greedy program every grounded search starts from."""
+        cfg = self.config
+        prompt = DIRECT_CODE.format(
+            problem=self.problem.prompt.strip(), entry_point=self.problem.entry_point or "solution"
+        )
+        req = self._request(
+            prompt, "code", cfg.code_max_tokens, stop=cfg.code_stop, prefill=DIRECT_CODE_PREFILL
+        )
         [res] = self._call([req])
+        return self._code_record(res, DIRECT_CODE_PREFILL)
+
+    def _code_record(self, res: GenerationResult, prefill: str) -> CodeRecord:
         completion = res.completions[0]
         # A stop string is cut from the reply; put a closing fence back so the block reads as complete.
         closing = "\n```" if completion.finish_reason == "stop" and "```" in prefill + completion.text else ""
@@ -172,6 +219,11 @@ class Reasoner:
         )
 
     # --- plumbing ------------------------------------------------------------------
+    def _instructions(self) -> str:
+        """The key of the proposal prompt's own words (the template, without problem, steps or hint)."""
+        blank = self.config.prompts.render("propose", problem="", steps="", analysis="", step_number="")
+        return step_key(f"{self.config.prompts.system} {blank}")
+
     def _render(self, role: str, steps: Sequence[str], **extra: object) -> str:
         return self.config.prompts.render(
             role, problem=self.problem.prompt.strip(), steps=format_steps(steps, empty=NO_STEPS), **extra
@@ -187,6 +239,7 @@ class Reasoner:
         temperature: float = 0.0,
         stop: tuple[str, ...] = (),
         prefill: str = "",
+        top_logprobs: int = 0,
     ) -> GenerationRequest:
         messages = (ChatMessage("system", self.config.prompts.system), ChatMessage("user", prompt))
         return GenerationRequest(
@@ -199,6 +252,7 @@ class Reasoner:
             seed=(self.config.seed * 1_000_003 + self.usage.calls) % (2**31),
             tag=tag,
             prefill=prefill,
+            top_logprobs=top_logprobs,
         )
 
     def _call(self, requests: list[GenerationRequest]) -> list[GenerationResult]:

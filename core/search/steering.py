@@ -83,6 +83,8 @@ class Steering:
             node.expanded = False
             node.terminal = False
             node.terminal_reason = ""
+            # what described the old text no longer describes the new one
+            node.code = node.execution = node.check = node.rollout = node.reflection = None
             self._score(node)
             refresh_values(self.tree, node.id, self.tree.iteration)
             return self.tree.log(
@@ -141,9 +143,8 @@ class Steering:
         return step
 
     def _score(self, node: Node) -> None:
-        [record] = self.reasoner.critique([self.tree.steps(node.id)])
-        node.critic = record
-        node.value = record.value
-        self.tree.log(
-            EventKind.EVALUATED, node.id, score=record.score, parsed=record.parsed, value=record.value
-        )
+        """The critic's value and, in a grounded search, its code's tests: as for any new child."""
+        self._appraise([node], self.tree.iteration)
+
+    def _appraise(self, nodes: list[Node], it: int) -> None:  # the search's own (core/search/mcts.py)
+        raise NotImplementedError

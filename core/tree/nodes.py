@@ -54,7 +54,7 @@ class Node:
     visits: int = 0
     expanded: bool = False  # has been expanded since its step last changed
     terminal: bool = False
-    terminal_reason: str = ""  # "reflection" | "end_gate" | "max_depth" | "no_new_steps"
+    terminal_reason: str = ""  # "reflection" | "end_gate" | "max_depth" | "no_new_steps" | "refuted"
     pruned: bool = False  # set on the node the user pruned; its subtree inherits it
     forced: bool = False
     stale: bool = False  # an ancestor's step was edited after this node was made
@@ -65,7 +65,8 @@ class Node:
     rollout: RolloutRecord | None = None
     ucb: UCBRecord | None = None
     code: CodeRecord | None = None
-    execution: ExecutionRecord | None = None
+    execution: ExecutionRecord | None = None  # what the search ran and took as the node's value
+    check: ExecutionRecord | None = None  # the latest run by hand ("Code & tests"): shown, never used
     history: list[BackpropEntry] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +83,7 @@ class Node:
             ("ucb", UCBRecord),
             ("code", CodeRecord),
             ("execution", ExecutionRecord),
+            ("check", ExecutionRecord),
         ):
             values[name] = from_plain(kind, values.get(name))
         values["history"] = [BackpropEntry(**h) for h in values.get("history", [])]

@@ -2,21 +2,61 @@
 
 Example::
 
-    best_node(tree)   # the node whose path is the search's answer
+    best_node(tree)   # the node whose path (and code) is the search's answer
 """
 
 from __future__ import annotations
 
 from core.tree.nodes import Node, Tree
+from core.tree.records import ExecutionRecord
+
+NO_ANSWER = frozenset({"no_new_steps", "refuted"})  # terminal, but not a solution
+
+
+def latest_run(node: Node) -> ExecutionRecord | None:
+    """The newest verdict on the node's current code: a check by hand, else the search's own run."""
+    return node.check or node.execution
+
+
+def passes_examples(node: Node) -> bool:
+    """Its code ran on the tests that enter the reward (the visible ones unless leaky) and passed."""
+    ex = node.execution
+    return ex is not None and ex.grounding is not None and ex.grounding.passed
+
+
+def answer_candidates(tree: Tree) -> list[Node]:
+    """Live nodes that may be the answer: not stale or pruned, not a dead end, and respecting the config.
+
+    A reflection "<end>" shallower than ``end_gate_min_depth`` is no answer (the engine no longer makes
+    one, but older trees hold them).
+    """
+    min_depth = tree.config.end_gate_min_depth
+    return [
+        n
+        for n in tree.nodes.values()
+        if n.depth > 0
+        and not n.stale
+        and not tree.in_pruned_subtree(n.id)
+        and n.terminal_reason not in NO_ANSWER
+        and not (n.terminal_reason == "reflection" and n.depth < min_depth)
+    ]
 
 
 def best_node(tree: Tree) -> Node:
-    """The best terminal path's end, else the best-valued live node (never the root unless alone)."""
-    live = [
-        n for n in tree.nodes.values() if n.depth > 0 and not n.stale and not tree.in_pruned_subtree(n.id)
-    ]
-    terminal = [n for n in live if n.terminal and n.terminal_reason != "no_new_steps"]
-    pool = terminal or live
+    """The search's answer: the best-valued candidate, and in a grounded search one that passes the examples.
+
+    Grounded (``exec_weight > 0``): nodes whose code passes the examples come first, then by value; the
+    root's direct program (the greedy candidate) is the answer only when it passes and no path does.
+    Without grounding: by value. Ties go to the deeper node, then the older one. The root is returned
+    when nothing else is left.
+    """
+    pool = answer_candidates(tree)
+    if tree.config.exec_weight > 0:
+        passing = [n for n in pool if passes_examples(n)]
+        if passing:
+            pool = passing
+        elif passes_examples(tree.root):
+            return tree.root
     if not pool:
         return tree.root
     return max(pool, key=lambda n: (n.value, n.depth, -n.id))

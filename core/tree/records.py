@@ -24,9 +24,14 @@ class CriticRecord:
     parsed: bool
     method: str  # which parsing rule matched, or "unparsed"
     note: str
-    value: float  # the score in [0, 1]; an unparsed reply takes config.unparsed_value
+    value: float  # the score in [0, 1] the search uses: from ``source``; unparsed text takes config.unparsed_value
     tokens: int
     latency_s: float
+    # From the model's distribution over the score tokens, when the backend gave log-probabilities:
+    distribution: list[float] | None = None  # p(score = i), i = 0..10
+    expected: float | None = None  # sum(i * p[i]) on the 0..10 scale
+    approximate: bool = False  # a "1" could not be told from "10" (core/search/score_distribution.py)
+    source: str = "text"  # where ``value`` came from: "text" (the sampled reply) or "distribution"
 
 
 @dataclass
@@ -44,7 +49,8 @@ class ReflectionRecord:
 @dataclass
 class DroppedStep:
     raw: str
-    reason: str  # "unusable" (empty or code) | "in_path" | "echo" (repeats the prompt) | "duplicate"
+    reason: str  # "unusable" (empty or code) | "in_path" | "echo" (repeats the instructions) | "duplicate"
+    note: str = ""  # why, in words (e.g. which instruction it repeats)
 
 
 @dataclass
@@ -58,6 +64,7 @@ class ExpansionRecord:
     dropped: list[DroppedStep]
     tokens: int
     latency_s: float
+    attempts: int = 1  # proposal calls made: more than one when every sample of a call was dropped
 
 
 @dataclass
@@ -138,6 +145,12 @@ class ExecutionRecord:
     weight: float
     reward: float
     leaky: bool
+    applied: bool = True  # the search took ``reward`` as the node's value (False: a check by hand)
+
+    @property
+    def grounding(self) -> VerdictSummary | None:
+        """The verdict that entered the reward: the hidden tests in a leaky run, else the visible ones."""
+        return self.hidden if self.leaky else self.visible
 
 
 @dataclass
@@ -150,6 +163,7 @@ class Usage:
     llm_seconds: float = 0.0
     critic_replies: int = 0
     critic_parsed: int = 0
+    critic_distributions: int = 0  # critic replies whose value came from the score distribution
     by_role: dict[str, int] = field(default_factory=dict)
 
     @property

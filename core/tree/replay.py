@@ -92,14 +92,23 @@ def _by_node(events: list[Event]) -> dict[int, list[Event]]:
 
 
 def _steering_scores(events: list[Event]) -> set[int]:
-    """Seqs of EVALUATED events made by steering: each is followed at once by its EDITED or ADDED."""
-    return {
-        e.seq
-        for e, nxt in zip(events, events[1:], strict=False)
-        if e.kind is EventKind.EVALUATED
-        and nxt.kind in (EventKind.EDITED, EventKind.ADDED)
-        and nxt.node == e.node
-    }
+    """Seqs of the EVALUATED and EXECUTED events made by steering.
+
+    Steering scores a node (EVALUATED, then in a grounded search CODE and EXECUTED for the same node)
+    and then logs its EDITED or ADDED; the search's own scoring is never followed by those.
+    """
+    out: set[int] = set()
+    pending: list[Event] = []
+    for e in events:
+        if e.kind is EventKind.EVALUATED:
+            pending = [e]
+        elif pending and e.node == pending[0].node and e.kind in (EventKind.CODE, EventKind.EXECUTED):
+            pending.append(e)
+        else:
+            if pending and e.kind in (EventKind.EDITED, EventKind.ADDED) and e.node == pending[0].node:
+                out.update(x.seq for x in pending)
+            pending = []
+    return out
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,9 @@ def _rewind_stats(node: Node, iteration: int, events: list[Event], steering: set
     for e in events:
         if e.kind is EventKind.EVALUATED:
             marks.append(_Mark((e.iteration, 3 if e.seq in steering else 0, e.seq), e.data["value"]))
+        elif e.kind is EventKind.EXECUTED and e.data.get("applied", True):
+            # grounding sets V to the reward right after the critic, before any rollout
+            marks.append(_Mark((e.iteration, 3 if e.seq in steering else 0, e.seq), e.data["reward"]))
         elif e.kind is EventKind.ROLLOUT:
             marks.append(_Mark((e.iteration, 1, e.seq), e.data["after"]))
     node.history = [h for h in node.history if h.iteration <= iteration]
@@ -149,6 +161,12 @@ def _rewind_records(node: Node, iteration: int, events: list[Event], later: list
     if node.expansion is not None and node.expansion.iteration > iteration:
         before = mine(EventKind.EXPANDED, events)
         node.expansion = _expansion_stub(before[-1]) if before else None
+    for attr, by_hand in (("execution", False), ("check", True)):
+        record = getattr(node, attr)
+        runs = [e for e in mine(EventKind.EXECUTED, events) if e.data.get("check", False) == by_hand]
+        later_runs = [e for e in mine(EventKind.EXECUTED, later) if e.data.get("check", False) == by_hand]
+        if record is not None and (not runs or later_runs):
+            setattr(node, attr, None)  # run after this iteration, or replaced since: not kept
     if node.rollout is not None and node.rollout.iteration > iteration:
         node.rollout = None  # a node is rolled out at most once: in the iteration that made it
     if node.ucb is not None and node.ucb.iteration > iteration:

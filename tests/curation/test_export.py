@@ -81,10 +81,11 @@ def test_sft_loads_with_datasets_and_the_saved_folder_too(out, tmp_path):
 
 
 def test_sft_assistant_is_numbered_steps_then_python_block(out, search):
-    first = read_jsonl(out / "sft.jsonl")[0]
+    best = best_node(search.tree)
+    [first] = [r for r in read_jsonl(out / "sft.jsonl") if r["meta"]["node_id"] == best.id]
     user, assistant = first["messages"]
     assert user["content"] == search.tree.problem.prompt
-    steps = search.tree.steps(best_node(search.tree).id)
+    steps = search.tree.steps(best.id)
     assert assistant["content"].startswith(f"1. {steps[0]}\n2. {steps[1]}\n\n```python\ndef solution():")
     assert assistant["content"].endswith("\n```")
 

@@ -57,7 +57,7 @@ def test_unvisited_children_are_tried_before_a_better_visited_one(make_search):
 
 
 def test_visited_children_ordered_by_ucb(make_search):
-    search = make_search(ScriptedBackend(proposals=[["A (score 6)", "B (score 2)"]]), k=2)
+    search = make_search(ScriptedBackend(proposals=[["A (score 6)", "B (score 2)"]]), k=2, c=0.5)
     search.step()
     tree = search.tree
     a, b = (tree.nodes[i] for i in tree.root.children)
@@ -180,7 +180,7 @@ def test_end_gate_stops_the_search(make_search):
 
 def test_reflection_end_makes_a_terminal_leaf(make_search):
     backend = ScriptedBackend(proposals=[["A (score 5)"]], reflections=["<end>"])
-    search = make_search(backend, k=1, reflection=True)
+    search = make_search(backend, k=1, reflection=True, end_gate_min_depth=1)
     search.step()
     events = search.step()
     a = search.tree.nodes[search.tree.root.children[0]]

@@ -47,7 +47,8 @@ def test_view_shows_the_first_pending_path_and_the_counts(cur):
     n = len(v.rows)
     assert n >= 6 and f"pending **{n}**" in v.counts and "accepted **0**" in v.counts
     assert v.rows[0][0] == "▶" and v.key == f"{v.rows[0][2]}#{v.rows[0][3]}"
-    assert f"1 of {n} pending" in v.card and "model `scripted-v1`" in v.card and "seed 0" in v.card
+    assert f"1 of {n} pending" in v.card and "model `scripted-v1`" in v.card
+    assert f"seed {v.rows[0][2].removeprefix('run-')}" in v.card  # the run's own seed
     assert v.prompt.startswith("def add") and v.steps.startswith("1. ") and v.seen == 0
     assert shown(cur, "accepted").card.startswith("_Nothing here.")
 

@@ -82,12 +82,15 @@ def test_rollout_reflection_code_and_edit_are_shown(make_search):
     tree = search.tree
     node = next(n for n in tree.nodes.values() if n.rollout and n.reflection)
     search.write_code(node.id)
-    search.edit(node.id, "Use <the> plus operator (score 7)")
     md = inspect_node(tree, node.id)
     assert "#### Rollout (iteration" in md and f"{node.rollout.before:.3f} → {node.rollout.after:.3f}" in md
     assert "#### Reflection" in md and "is_end: **False**" in md
     assert "```python\ndef solution():" in md and "truncated: **" in md
+    search.edit(node.id, "Use <the> plus operator (score 7)")
+    md = inspect_node(tree, node.id)
     assert "Use &lt;the&gt; plus operator" in md and "**Original step (before the edit):**" in md
+    # the edit cleared what described the old text
+    assert "#### Rollout (iteration" not in md and "```python\ndef solution():" not in md
     stale_child = tree.nodes[node.children[0]] if node.children else None
     if stale_child is not None:
         assert "· stale" in inspect_node(tree, stale_child.id).splitlines()[0]
@@ -137,7 +140,13 @@ def test_inspector_shows_each_part_of_the_execution_reward(make_search):
     node = search.tree.nodes[search.tree.root.children[0]]
     vis = VerdictSummary(False, 0.5, 2, 1, None, "assert add(1, 2) == 3  ->  AssertionError", 0.01)
     hid = VerdictSummary(True, 1.0, 1, 0, None, "", 0.02)
-    node.execution = ExecutionRecord(vis, hid, critic_value=0.8, weight=0.5, reward=0.65, leaky=True)
+    node.execution = ExecutionRecord(vis, hid, critic_value=0.8, weight=0.5, reward=0.65, leaky=False)
     md = inspect_node(search.tree, node.id)
-    assert "Reward" in md and "0.650" in md and "0.800" in md and "LEAKY" in md
-    assert "1/2" in md and "hidden (never in the reward)" in md and "AssertionError" in md
+    assert "Reward" in md and "0.650" in md and "0.800" in md and "LEAKY" not in md
+    assert "1/2" in md and "visible (in the reward)" in md and "hidden (never in the reward)" in md
+    assert "AssertionError" in md
+    # a leaky run says which tests are in the reward, and never calls the hidden ones "never in it"
+    node.execution = ExecutionRecord(vis, hid, critic_value=0.8, weight=0.5, reward=0.9, leaky=True)
+    md = inspect_node(search.tree, node.id)
+    assert "LEAKY" in md and "hidden (IN the reward: leaky run)" in md and "visible (shown only)" in md
+    assert "never in the reward" not in md and "visible (in the reward)" not in md

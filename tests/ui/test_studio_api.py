@@ -153,7 +153,8 @@ def test_execute_rescore_and_reward_report(studio):
     result, _inspector = c.predict(run_id, child, api_name="/execute")
     assert "visible (in the reward)" in result and "hidden (never in the reward)" in result
     node = {n["id"]: n for n in tree_of(c, run_id)["nodes"]}[child]
-    assert node["execution"]["hidden"]["passed"] is False  # the scripted code is not a solution
+    assert node["check"]["hidden"]["passed"] is False  # the scripted code is not a solution
+    assert node["execution"] is None  # a check by hand is kept apart from what the search uses
     table = c.predict(run_id, 0, "Judge {problem} with {steps}. Score:", 0.0, api_name="/rescore")
     assert "old score" in table and f"#{child}" in table
     with pytest.raises(Exception, match="prompts.critic"):
