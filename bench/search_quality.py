@@ -1,109 +1,256 @@
-"""Does searching help? Hidden-test pass@1 of greedy code against MCTS-best-path-then-code, in one run.
+"""Does searching help? Hidden-test pass@1 of four methods on the same declared problems, in one run.
 
-On a fixed HumanEval subset, with the same model loaded once: greedy code straight from
-the problem; then a search per problem with the studio's default preset ("paper
-defaults", at a small iteration budget), its best path turned into code. With an adapter
-(``--adapter NAME``, else the newest registered one trained on the same base, if any) both
-again on the adapter. Prints a table and the ratio MCTS / greedy. Nothing is stored.
+Methods, all on one model load, every problem in turn (so an interrupted run still has paired data):
 
-The default subset is the contiguous block HumanEval/20-29. The embedded 135M model passes
-4 of the first 40 problems greedily, 3 of them in this block, so a block where it solves
-nothing (both modes at 0%) is avoided; either mode has room to win or lose here.
+- ``greedy``: code straight from the problem, greedy decoding (the baseline);
+- ``paper``: MCTS with "paper defaults" (the SRA-MCTS reference), best path then code;
+- ``grounded``: MCTS with "runs the examples" (every new step's code run on the docstring
+  examples, the direct program as a candidate, the critic's expected score);
+- ``best_of_n``: programs sampled at temperature 0.8 until one passes the docstring examples or the
+  tokens spent reach what ``grounded`` spent on that problem (the fair baseline at equal tokens);
+  the answer is the first that passes, else the first sample.
 
-    python bench/search_quality.py                     # ~10-15 min on a 2-core CPU
-    python bench/search_quality.py --iterations 8 --problems 20-24 --adapter v1-lora
+The hidden tests (HumanEval's ``check``) judge every answer and never feed any method. Each
+problem's result is appended to a JSONL file as soon as it is known; a rerun with the same settings
+skips what is there. The table (pass@1, tokens, wall time, McNemar exact p against greedy and against
+best-of-N, the critic's AUROC against the hidden tests for its sampled score and for its
+distribution's mean over every grounded node) goes to stdout and to ``--table`` with the commit.
+
+The problems are declared before any run: HumanEval/0-39 (``--problems all`` for the 164).
+
+    python bench/search_quality.py                           # HumanEval/0-39, 4 iterations
+    python bench/search_quality.py --problems all --iterations 8
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.backends import load_backend  # noqa: E402
-from core.evaluation.run import evaluate
-from core.evaluation.spec import EvalResult, EvalSpec  # noqa: E402
-from core.problems.sources import split
+from core.backends.counting import CountingBackend  # noqa: E402
+from core.config import GROUNDED  # noqa: E402
+from core.evaluation.paired import mcnemar_exact  # noqa: E402
+from core.evaluation.reward import report  # noqa: E402
+from core.evaluation.run import evaluate  # noqa: E402
+from core.evaluation.solvers import code_from, code_request, hidden_job  # noqa: E402
+from core.evaluation.spec import EvalSpec  # noqa: E402
+from core.execution.sandbox import run_tests  # noqa: E402
+from core.problems.problem import Problem, get_problem  # noqa: E402
+from core.problems.sources import split  # noqa: E402
+from core.search.grounding import problem_imports  # noqa: E402
+from core.store.runs import Store  # noqa: E402
 
-DEFAULT_PROBLEMS = "HumanEval/20-29"
+DECLARED = "HumanEval/0-39"
+METHODS = ("greedy", "paper", "grounded", "best_of_n")
+PRESETS = {"paper": "paper defaults", "grounded": GROUNDED}
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def newest_adapter(model: str) -> str | None:
+@dataclass
+class Row:
+    method: str
+    problem: str
+    passed: bool
+    tokens: int
+    seconds: float
+    settings: str
+    run_id: str | None = None  # the stored tree (MCTS methods)
+    samples: int = 1  # best_of_n: programs drawn
+    visible_passed: bool | None = None
+
+
+def settings_key(args: argparse.Namespace) -> str:
+    blob = json.dumps({"model": args.model, "iterations": args.iterations, "max_tokens": args.max_tokens})
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def commit() -> str:
     try:
-        from core.backends.adapters import list_adapters, same_base
-    except ImportError:
-        return None
-    return next((a.name for a in list_adapters() if same_base(a.base_model, model)), None)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
 
 
-def run(label: str, spec: EvalSpec, backend, training: set[str]) -> EvalResult:
-    print(f"  {label} {spec.mode} ...", flush=True)
-    result = evaluate(
-        spec,
-        backend,
-        training_problems=training,
-        progress=lambda i, n, r: print(
-            f"    [{i}/{n}] {r.problem_id} {'PASS' if r.passed else 'fail'}", flush=True
-        ),
+def hidden_pass(problem: Problem, code: str) -> bool:
+    """Judged exactly as an evaluation judges (after the problem's prompt: its imports and helpers)."""
+    job = hidden_job(problem, code)
+    return run_tests(job.code, job.tests, timeout_s=job.timeout_s, setup=job.setup).passed
+
+
+def run_eval(method: str, problem: Problem, backend, store: Store, args, key: str) -> Row:
+    search = {} if method == "greedy" else {"preset": PRESETS[method], "max_iterations": args.iterations}
+    spec = EvalSpec(
+        (problem.id,),
+        model=args.model,
+        mode="greedy" if method == "greedy" else "mcts",
+        max_tokens=args.max_tokens,
+        search=search,
     )
-    return result
+    t0 = time.perf_counter()
+    [done] = evaluate(spec, backend, store=store).results
+    return Row(
+        method,
+        problem.id,
+        bool(done.passed),
+        done.tokens,
+        round(time.perf_counter() - t0, 1),
+        key,
+        done.run_id,
+    )
+
+
+def run_best_of_n(problem: Problem, backend, budget: int, args, key: str) -> Row:
+    """Sample programs until one passes the examples or ``budget`` tokens are spent (at least one)."""
+    spec = EvalSpec((problem.id,), model=args.model, max_tokens=args.max_tokens, samples=1, temperature=0.8)
+    setup = problem_imports(problem)
+    t0 = time.perf_counter()
+    tokens, codes, chosen = 0, [], None
+    while not codes or (tokens < budget and problem.visible_tests and len(codes) < 64):
+        [res] = backend.generate([code_request(problem, spec, seed=args.seed * 7919 + len(codes))])
+        tokens += res.completion_tokens
+        codes.append(code_from(res.completions[0], problem))
+        if problem.visible_tests and run_tests(codes[-1], problem.visible_tests, setup=setup).passed:
+            chosen = codes[-1]
+            break
+    answer = chosen if chosen is not None else codes[0]
+    return Row(
+        "best_of_n",
+        problem.id,
+        hidden_pass(problem, answer),
+        tokens,
+        round(time.perf_counter() - t0, 1),
+        key,
+        samples=len(codes),
+        visible_passed=chosen is not None,
+    )
+
+
+def load_rows(path: Path, key: str) -> dict[tuple[str, str], Row]:
+    rows: dict[tuple[str, str], Row] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from a killed run
+            if d.get("settings") == key:
+                rows[(d["method"], d["problem"])] = Row(**d)
+    return rows
+
+
+def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, args, key: str) -> str:
+    complete = [p for p in problems if all((m, p) in rows for m in METHODS)]
+    lines = [
+        f"# Search quality on {args.problems} (declared before the run)",
+        "",
+        f"Commit `{commit()}`, model `{args.model}`, MCTS budget {args.iterations} iterations, code max "
+        f"{args.max_tokens} tokens, settings `{key}`; hidden tests judge every answer. "
+        f"{len(complete)} of {len(problems)} problems have all four methods"
+        + ("" if len(complete) == len(problems) else " (the run is incomplete: rerun to continue)")
+        + ".",
+        "",
+        "| method | pass@1 | passed | tokens | seconds | McNemar p vs greedy | McNemar p vs best-of-N |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m in METHODS:
+        got = [rows[(m, p)] for p in complete]
+        if not got:
+            continue
+        mine = [r.passed for r in got]
+        vs = {
+            other: mcnemar_exact(mine, [rows[(other, p)].passed for p in complete])
+            for other in ("greedy", "best_of_n")
+        }
+        cell = {o: "—" if o == m else f"{v.p_value:.3f} (+{v.a_only}/−{v.b_only})" for o, v in vs.items()}
+        lines.append(
+            f"| {m} | {sum(mine) / len(mine):.1%} | {sum(mine)}/{len(mine)} | {sum(r.tokens for r in got)} | "
+            f"{sum(r.seconds for r in got):.0f} | {cell['greedy']} | {cell['best_of_n']} |"
+        )
+    trees = [store.load_tree(rows[("grounded", p)].run_id) for p in complete if rows[("grounded", p)].run_id]
+    rep = report(trees)
+    lines += [
+        "",
+        "(+a/−b: problems this method solves and the other does not / the other way round.)",
+        "",
+        f"Critic against hidden tests over every grounded node ({len(rep.rows)} nodes, "
+        f"{rep.distribution_rows} with a score distribution): AUROC of the sampled score "
+        f"{_num(rep.auroc_text)}, of the distribution's expected score {_num(rep.auroc_distribution)}; "
+        f"critic parse rate {_num(rep.parse_rate)}.",
+        "",
+        "Solved: "
+        + "; ".join(
+            f"{m}: {', '.join(p.removeprefix('HumanEval/') for p in complete if rows[(m, p)].passed) or '-'}"
+            for m in METHODS
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--problems", default=DEFAULT_PROBLEMS, help="a split name or range (default %(default)s)"
-    )
-    ap.add_argument("--preset", default="paper defaults", help="search preset (default: %(default)s)")
-    ap.add_argument("--iterations", type=int, default=4, help="search iteration budget (default 4)")
-    ap.add_argument("--adapter", help="adapter to evaluate too (default: the newest registered one)")
-    ap.add_argument("--no-adapter", action="store_true", help="skip the adapter even if one is registered")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--problems", default=DECLARED, help="a split or range (default %(default)s, declared)")
+    ap.add_argument("--iterations", type=int, default=4, help="MCTS iteration budget (default 4)")
+    ap.add_argument("--max-tokens", type=int, default=384, help="tokens of a code reply (default 384)")
     ap.add_argument("--model", default="embedded")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=RESULTS / "search_quality.jsonl", help="per-problem results")
+    ap.add_argument("--table", type=Path, default=RESULTS / "search_quality.md")
+    ap.add_argument("--db", type=Path, default=RESULTS / "search_quality.db", help="the MCTS trees")
+    ap.add_argument("--limit", type=int, help="only the first N problems (a smoke run; not for the table)")
     args = ap.parse_args()
-    problems = split(args.problems)
-    adapter = None if args.no_adapter else args.adapter or newest_adapter(args.model)
-    search = {"preset": args.preset, "max_iterations": args.iterations}
-
-    rows: list[tuple[str, EvalResult]] = []
-    for name in [None, adapter] if adapter else [None]:
-        t0 = time.perf_counter()
-        backend = load_backend("transformers", args.model, **({"adapter": name} if name else {}))
-        training: set[str] = set()
-        if name:
-            from core.backends.adapters import get_adapter
-
-            training = set(get_adapter(name).problems)
-        label = name or "base"
-        print(f"{label}: {backend.model_id} loaded in {time.perf_counter() - t0:.1f}s", flush=True)
-        greedy = EvalSpec(problems, model=args.model, adapter=name)
-        mcts = EvalSpec(problems, model=args.model, adapter=name, mode="mcts", search=search)
-        rows += [(label, run(label, greedy, backend, training)), (label, run(label, mcts, backend, training))]
-
-    first = rows[0][1]
+    problems = list(split(args.problems))[: args.limit]
+    key = settings_key(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    rows = load_rows(args.out, key)
+    store = Store(args.db)
+    t0 = time.perf_counter()
+    backend = CountingBackend(load_backend("transformers", args.model))
     print(
-        f"\n{len(problems)} problems {problems[0]}..{problems[-1]}, {first.model_id}, hidden tests;"
-        f" MCTS: preset {args.preset!r}, max_iterations {args.iterations}, best path -> code"
+        f"{backend.model_id} loaded in {time.perf_counter() - t0:.1f}s; {len(rows)} results already in {args.out}"
     )
-    print(
-        f"{'model':<20}{'mode':<8}{'pass@1':>8}{'unseen':>8}{'passed':>8}{'seconds':>9}{'tokens':>9}  passed"
-    )
-    for label, r in rows:
-        ok = [p.problem_id.removeprefix("HumanEval/") for p in r.results if p.passed]
-        unseen = r.pass_at_unseen.get(1)
-        print(
-            f"{label:<20}{r.spec.mode:<8}{r.pass_at[1]:>8.1%}{'n/a' if unseen is None else f'{unseen:.1%}':>8}"
-            f"{sum(p.passed for p in r.results):>5}/{len(r.results):<2}{r.seconds:>9.1f}"
-            f"{sum(p.tokens for p in r.results):>9}  {','.join(ok) or '-'}"
-        )
-    for i in range(0, len(rows), 2):
-        (label, g), (_, m) = rows[i], rows[i + 1]
-        ratio = f"{m.pass_at[1] / g.pass_at[1]:.2f}x" if g.pass_at[1] else "n/a (greedy solved none)"
-        print(
-            f"MCTS / greedy pass@1 ({label}): {ratio}; time {m.seconds / g.seconds:.1f}x (target: MCTS > greedy)"
-        )
+    with args.out.open("a", encoding="utf-8") as out:
+        for i, pid in enumerate(problems, 1):
+            problem = get_problem(pid)
+            for m in METHODS:
+                if (m, pid) in rows:
+                    continue
+                if m == "best_of_n":
+                    row = run_best_of_n(problem, backend, rows[("grounded", pid)].tokens, args, key)
+                else:
+                    row = run_eval(m, problem, backend, store, args, key)
+                rows[(m, pid)] = row
+                out.write(json.dumps(asdict(row)) + "\n")
+                out.flush()
+                print(
+                    f"[{i}/{len(problems)}] {pid} {m:<10} {'PASS' if row.passed else 'fail'} "
+                    f"{row.tokens:>6} tok {row.seconds:>6.1f}s"
+                    + (f" n={row.samples}" if m == "best_of_n" else ""),
+                    flush=True,
+                )
+    text = table(rows, problems, store, args, key)
+    print("\n" + text)
+    if args.limit is None:
+        args.table.write_text(text, encoding="utf-8")
+        print(f"written to {args.table}")
 
 
 if __name__ == "__main__":

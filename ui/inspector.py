@@ -110,12 +110,45 @@ def _critic(node: Node) -> list[str]:
     c = node.critic
     if c is None:
         return []
+    from_dist = c.source == "distribution" and c.expected is not None
+    value = f" → value {_f(c.value)}"
     if c.parsed:
-        verdict = f"**Score:** {c.score:g} / 10 → value {_f(c.value)} · method {code(c.method)}"
+        verdict = (
+            f"**Score:** {c.score:g} / 10{' (sampled)' if from_dist else value} · method {code(c.method)}"
+        )
     else:
-        verdict = f"**⚠ UNPARSED** · method {code(c.method)} · value {_f(c.value)} (the config's fallback)"
+        fallback = "" if from_dist else f" · value {_f(c.value)} (the config's fallback)"
+        verdict = f"**⚠ UNPARSED** · method {code(c.method)}{fallback}"
+    if from_dist:
+        flag = " · ⚠ a “1” not followed by its next digit counted as 10" if c.approximate else ""
+        verdict += (
+            f"<br>**Expected score:** {c.expected:.2f} / 10{value}, from the score tokens' distribution{flag}"
+        )
     note = f"<br>Parser note: {text(c.note)}" if c.note else ""
-    return ["#### Critic", verdict + note, block("Critic prompt", c.prompt), block("Raw reply", c.raw, True)]
+    return [
+        "#### Critic",
+        verdict + note,
+        *distribution_chart(c.distribution),
+        block("Critic prompt", c.prompt),
+        block("Raw reply", c.raw, True),
+    ]
+
+
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def distribution_chart(probs: list[float] | None) -> list[str]:
+    """p(score) for 0..10 as a one-row bar chart (a table, so it reads in any theme)."""
+    if not probs:
+        return []
+    top = max(probs) or 1.0
+    bars = [BARS[round(p / top * (len(BARS) - 1))] or " " for p in probs]
+    return [
+        table(
+            [str(i) for i in range(len(probs))],
+            [tuple(f"{b}<br>{p:.0%}" for b, p in zip(bars, probs, strict=True))],
+        )
+    ]
 
 
 def _reflection(node: Node) -> list[str]:

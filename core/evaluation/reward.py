@@ -23,7 +23,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,6 +49,12 @@ class ReportRow:
     hidden_rate: float
     visible_rate: float | None  # None when the problem has no visible tests
     reward: float
+    critic_expected: float | None = None  # the distribution's expected score / 10; None without log-probs
+
+    @property
+    def text_value(self) -> float:
+        """The sampled reply's score in [0, 1] (an unparsed reply: the value it was given)."""
+        return self.critic_score / 10 if self.critic_score is not None else self.critic_value
 
     @property
     def confidence(self) -> float:
@@ -71,6 +77,9 @@ class RewardReport:
     auroc: float | None
     auroc_note: str  # why the AUROC is None ("" when it is a number)
     confident_wrong: list[ReportRow] = field(default_factory=list)
+    auroc_text: float | None = None  # of the sampled reply's score alone
+    auroc_distribution: float | None = None  # of the expected score, over the rows that have one
+    distribution_rows: int = 0
 
     @property
     def parse_rate(self) -> float | None:
@@ -90,6 +99,9 @@ class RewardReport:
             "hidden_pass_rate": self.hidden_pass_rate,
             "auroc": self.auroc,
             "auroc_note": self.auroc_note,
+            "auroc_text": self.auroc_text,
+            "auroc_distribution": self.auroc_distribution,
+            "distribution_rows": self.distribution_rows,
             "confident_wrong": [
                 {"problem_id": r.problem_id, "node_id": r.node_id, "critic_value": r.critic_value}
                 for r in self.confident_wrong
@@ -129,6 +141,11 @@ class RewardReport:
         lines.append(f"Hidden pass rate: {_pct(self.hidden_pass_rate)} ({passed}/{len(self.rows)} rows)")
         auroc = f"n/a ({self.auroc_note})" if self.auroc is None else f"{self.auroc:.3f}"
         lines.append(f"AUROC (critic value -> hidden pass): {auroc}")
+        lines.append(f"AUROC of the sampled score alone: {_num(self.auroc_text)}")
+        lines.append(
+            f"AUROC of the score distribution's mean: {_num(self.auroc_distribution)}"
+            f" ({self.distribution_rows} rows with log-probabilities)"
+        )
         if self.rows:
             rule = f"value >= {HIGH} and fails, or <= {LOW} and passes"
             lines.append(f"Confident and wrong ({rule}): {len(self.confident_wrong)}")
@@ -144,6 +161,7 @@ def report(trees: Sequence[Tree]) -> RewardReport:
     """Collect the rows of every tree (in tree order, then node id) and compute the figures."""
     rows = [row for tree in trees for row in tree_rows(tree)]
     auroc, note = auroc_of(rows)
+    with_dist = [r for r in rows if r.critic_expected is not None]
     wrong = sorted(
         (r for r in rows if r.confidently_wrong), key=lambda r: (-r.confidence, r.problem_id, r.node_id)
     )
@@ -155,6 +173,9 @@ def report(trees: Sequence[Tree]) -> RewardReport:
         auroc=auroc,
         auroc_note=note,
         confident_wrong=wrong,
+        auroc_text=auroc_of(rows, key=lambda r: r.text_value)[0],
+        auroc_distribution=auroc_of(with_dist, key=lambda r: r.critic_expected)[0],
+        distribution_rows=len(with_dist),
     )
 
 
@@ -176,13 +197,16 @@ def tree_rows(tree: Tree) -> list[ReportRow]:
                 hidden_rate=ex.hidden.pass_rate,
                 visible_rate=ex.visible.pass_rate if ex.visible is not None else None,
                 reward=ex.reward,
+                critic_expected=node.critic.expected / 10 if node.critic.expected is not None else None,
             )
         )
     return rows
 
 
-def auroc_of(rows: Sequence[ReportRow]) -> tuple[float | None, str]:
-    """Mann-Whitney AUROC of critic value for hidden pass, by average ranks (ties count one half).
+def auroc_of(
+    rows: Sequence[ReportRow], key: Callable[[ReportRow], float] = lambda r: r.critic_value
+) -> tuple[float | None, str]:
+    """Mann-Whitney AUROC of ``key`` (the critic's value) for hidden pass, by average ranks (ties count one half).
 
     Returns (None, reason) when the rows do not hold both classes.
     """
@@ -198,18 +222,22 @@ def auroc_of(rows: Sequence[ReportRow]) -> tuple[float | None, str]:
                 f"the 1 row {verb}{'s' if verb == 'fail' else 'es'} the hidden tests: AUROC needs both classes",
             )
         return None, f"all {len(rows)} rows {verb} the hidden tests: AUROC needs both classes"
-    ordered = sorted(rows, key=lambda r: r.critic_value)
+    ordered = sorted(rows, key=key)
     rank_sum = 0.0  # sum of the 1-based average ranks of the passing rows
     i = 0
     while i < len(ordered):
         j = i
-        while j < len(ordered) and ordered[j].critic_value == ordered[i].critic_value:
+        while j < len(ordered) and key(ordered[j]) == key(ordered[i]):
             j += 1
         mean_rank = (i + 1 + j) / 2  # ranks i+1 .. j share their mean
         rank_sum += mean_rank * sum(r.hidden_pass for r in ordered[i:j])
         i = j
     u = rank_sum - n_pos * (n_pos + 1) / 2
     return u / (n_pos * n_neg), ""
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _pct(x: float | None) -> str:

@@ -134,7 +134,7 @@ class Solver:
                 if self.stop is not None and self.stop.is_set():
                     return None
                 search.step()
-            codes.append(search.write_code().code)
+            codes.append(search.answer_code().code)
             tokens += search.tree.usage.completion_tokens
             if self.store is not None:
                 run_ids.append(uuid.uuid4().hex[:12])

@@ -418,5 +418,11 @@ class Search(Steering):
             self.tree.log(EventKind.CODE, node.id, source=record.source, truncated=record.truncated)
             return record
 
+    def answer_code(self) -> CodeRecord:
+        """The answer's code: the best node's own (the one its tests ran on, or the direct program), else new."""
+        with self.lock:
+            best = self.best_node()
+            return best.code if best.code is not None else self.write_code(best.id)
+
 
 __all__ = ["Search", "SearchEnded", "SearchPaused"]

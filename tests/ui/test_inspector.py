@@ -150,3 +150,26 @@ def test_inspector_shows_each_part_of_the_execution_reward(make_search):
     md = inspect_node(search.tree, node.id)
     assert "LEAKY" in md and "hidden (IN the reward: leaky run)" in md and "visible (shown only)" in md
     assert "never in the reward" not in md and "visible (in the reward)" not in md
+
+
+def test_the_inspector_shows_the_score_distribution_beside_the_sampled_score():
+    from core.config import SearchConfig
+    from core.problems.problem import get_problem
+    from core.search.mcts import Search
+    from tests.search.test_score_distribution import LogprobCritic
+    from ui.inspector import inspect_node
+
+    cfg = SearchConfig(k=1, rollout=False, reflection=False, critic_value="distribution")
+    search = Search.start(get_problem("HumanEval/0"), cfg, LogprobCritic())
+    search.step()
+    node = search.tree.nodes[search.tree.root.children[0]]
+    md = inspect_node(search.tree, node.id)
+    assert "**Score:** 10 / 10 (sampled) ·" in md
+    assert f"**Expected score:** {node.critic.expected:.2f} / 10 → value {node.critic.value:.3f}" in md
+    assert "| 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 |" in md and "█<br>60%" in md and "33%" in md
+    plain = Search.start(get_problem("HumanEval/0"), cfg.replace(critic_value="text"), LogprobCritic())
+    plain.step()
+    critic = plain.tree.nodes[plain.tree.root.children[0]].critic
+    md = inspect_node(plain.tree, plain.tree.root.children[0])
+    assert "Expected score" not in md and "| 0 | 1 | 2 |" not in md
+    assert f"**Score:** {critic.score:g} / 10 → value {critic.value:.3f}" in md
