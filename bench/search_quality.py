@@ -6,6 +6,8 @@ Methods, all on one model load, every problem in turn (so an interrupted run sti
 - ``paper``: MCTS with "paper defaults" (the SRA-MCTS reference), best path then code;
 - ``grounded``: MCTS with "runs the examples" (every new step's code run on the docstring
   examples, the direct program as a candidate, the critic's expected score);
+- ``grounded_examples``: the same with a worked example per role (``worked_examples``), to see
+  whether it lowers the share of dropped proposals and raises the grounded pass rate;
 - ``best_of_n``: programs sampled at temperature 0.8 until one passes the docstring examples or the
   tokens spent reach what ``grounded`` spent on that problem (the fair baseline at equal tokens);
   the answer is the first that passes, else the first sample.
@@ -50,8 +52,12 @@ from core.search.grounding import problem_imports  # noqa: E402
 from core.store.runs import Store  # noqa: E402
 
 DECLARED = "HumanEval/0-39"
-METHODS = ("greedy", "paper", "grounded", "best_of_n")
-PRESETS = {"paper": "paper defaults", "grounded": GROUNDED}
+METHODS = ("greedy", "paper", "grounded", "grounded_examples", "best_of_n")
+SEARCHES = {
+    "paper": {"preset": "paper defaults"},
+    "grounded": {"preset": GROUNDED},
+    "grounded_examples": {"preset": GROUNDED, "worked_examples": True},
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -93,7 +99,7 @@ def hidden_pass(problem: Problem, code: str) -> bool:
 
 
 def run_eval(method: str, problem: Problem, backend, store: Store, args, key: str) -> Row:
-    search = {} if method == "greedy" else {"preset": PRESETS[method], "max_iterations": args.iterations}
+    search = {} if method == "greedy" else {**SEARCHES[method], "max_iterations": args.iterations}
     spec = EvalSpec(
         (problem.id,),
         model=args.model,
@@ -164,8 +170,9 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         + ("" if len(complete) == len(problems) else " (the run is incomplete: rerun to continue)")
         + ".",
         "",
-        "| method | pass@1 | passed | tokens | seconds | McNemar p vs greedy | McNemar p vs best-of-N |",
-        "|---|---|---|---|---|---|---|",
+        "| method | pass@1 | passed | tokens | seconds | McNemar p vs greedy | McNemar p vs best-of-N "
+        "| proposals dropped |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m in METHODS:
         got = [rows[(m, p)] for p in complete]
@@ -179,7 +186,8 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         cell = {o: "—" if o == m else f"{v.p_value:.3f} (+{v.a_only}/−{v.b_only})" for o, v in vs.items()}
         lines.append(
             f"| {m} | {sum(mine) / len(mine):.1%} | {sum(mine)}/{len(mine)} | {sum(r.tokens for r in got)} | "
-            f"{sum(r.seconds for r in got):.0f} | {cell['greedy']} | {cell['best_of_n']} |"
+            f"{sum(r.seconds for r in got):.0f} | {cell['greedy']} | {cell['best_of_n']} | "
+            f"{dropped_share([store.load_tree(r.run_id) for r in got if r.run_id])} |"
         )
     trees = [store.load_tree(rows[("grounded", p)].run_id) for p in complete if rows[("grounded", p)].run_id]
     rep = report(trees)
@@ -199,6 +207,20 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def dropped_share(trees: list) -> str:
+    """Of every proposal sampled in these trees, the share the engine dropped (and why, most common first)."""
+    records = [n.expansion for t in trees for n in t.nodes.values() if n.expansion is not None]
+    sampled = sum(len(r.raws) for r in records)
+    if not sampled:
+        return "—"
+    reasons: dict[str, int] = {}
+    for r in records:
+        for d in r.dropped:
+            reasons[d.reason] = reasons.get(d.reason, 0) + 1
+    why = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return f"{sum(reasons.values()) / sampled:.0%} of {sampled} ({why or 'none'})"
 
 
 def _num(x: float | None) -> str:

@@ -75,6 +75,8 @@ class SearchConfig:
     # Reasoning to code
     code_max_tokens: int = 320
     code_stop: tuple[str, ...] = ("\n```",)
+    # Prompts: a worked example per role as an earlier chat turn (core/worked_examples.py)
+    worked_examples: bool = False
     # Reproducibility
     seed: int = 0
     prompts: PromptSet = field(default_factory=PromptSet)
@@ -108,6 +110,7 @@ class SearchConfig:
         _check_float(self, "exec_weight", 0.0, 1.0)
         _check_bool(self, "exec_hidden_in_reward")
         _check_bool(self, "greedy_candidate")
+        _check_bool(self, "worked_examples")
         _check_float(self, "exec_timeout_s", 0.1, 600.0)
         _check_int(self, "code_max_tokens", 16, 16384)
         _check_int(self, "seed", 0, 2**31 - 1)

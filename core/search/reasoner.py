@@ -23,6 +23,7 @@ from core.search.code_extract import extract_code
 from core.search.parsing import normalize_step, parse_critic_score, parse_reflection, step_key
 from core.search.score_distribution import score_distribution
 from core.tree.records import CodeRecord, CriticRecord, DroppedStep, ExpansionRecord, ReflectionRecord, Usage
+from core.worked_examples import EXAMPLES, PROBLEM
 
 NO_STEPS = "(no steps yet)"
 NO_ANALYSIS = "(none)"
@@ -219,10 +220,23 @@ class Reasoner:
         )
 
     # --- plumbing ------------------------------------------------------------------
+    def _example(self, role: str) -> tuple[ChatMessage, ...]:
+        """The role's worked example as an earlier user/assistant turn, when the config asks for them."""
+        if not self.config.worked_examples or role not in EXAMPLES:
+            return ()
+        values, reply = EXAMPLES[role]
+        steps = format_steps(values.get("steps", []), empty=NO_STEPS)  # type: ignore[arg-type]
+        extra = {k: v for k, v in values.items() if k != "steps"}
+        if role == "code":
+            extra["entry_point"] = "second_largest"
+        prompt = self.config.prompts.render(role, problem=PROBLEM, steps=steps, **extra)
+        return ChatMessage("user", prompt), ChatMessage("assistant", reply)
+
     def _instructions(self) -> str:
         """The key of the proposal prompt's own words (the template, without problem, steps or hint)."""
         blank = self.config.prompts.render("propose", problem="", steps="", analysis="", step_number="")
-        return step_key(f"{self.config.prompts.system} {blank}")
+        shown = " ".join(m.content for m in self._example("propose"))  # a worked example is instructions too
+        return step_key(f"{self.config.prompts.system} {blank} {shown}")
 
     def _render(self, role: str, steps: Sequence[str], **extra: object) -> str:
         return self.config.prompts.render(
@@ -241,7 +255,11 @@ class Reasoner:
         prefill: str = "",
         top_logprobs: int = 0,
     ) -> GenerationRequest:
-        messages = (ChatMessage("system", self.config.prompts.system), ChatMessage("user", prompt))
+        messages = (
+            ChatMessage("system", self.config.prompts.system),
+            *self._example(tag),
+            ChatMessage("user", prompt),
+        )
         return GenerationRequest(
             messages=messages,
             n=n,

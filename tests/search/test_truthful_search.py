@@ -306,3 +306,36 @@ def test_the_reward_grounds_on_visible_tests_unless_leaky(leaky):
     ex = search.tree.nodes[search.tree.root.children[0]].execution
     assert ex.visible.passed and not ex.hidden.passed and ex.leaky is leaky
     assert ex.reward == pytest.approx(0.5 * 0.6 + 0.5 * (0.0 if leaky else 1.0))
+
+
+# Worked examples ----------------------------------------------------------------------------------------------
+
+
+def test_worked_examples_are_an_earlier_chat_turn_on_a_problem_outside_humaneval():
+    from core.problems.problem import load_humaneval
+    from core.worked_examples import EXAMPLES, PROBLEM
+
+    backend = ScriptedBackend(reflections=["go on"])
+    cfg = SearchConfig(k=1, rollout=False, worked_examples=True, end_gate=1.0)
+    Search.start(get_problem("HumanEval/0"), cfg, backend).run(2)
+    roles = {call[0].tag: [m.role for m in call[0].messages] for call in backend.calls}
+    assert roles["propose"] == roles["critic"] == roles["reflect"] == ["system", "user", "assistant", "user"]
+    for call in backend.calls:
+        example, reply = call[0].messages[1].content, call[0].messages[2].content
+        assert PROBLEM in example and reply == EXAMPLES[call[0].tag][1]
+    assert not any("second_largest" in p.prompt for p in load_humaneval())
+    plain = ScriptedBackend()
+    Search.start(get_problem("HumanEval/0"), cfg.replace(worked_examples=False), plain).step()
+    assert all([m.role for m in c[0].messages] == ["system", "user"] for c in plain.calls)
+
+
+def test_a_step_that_copies_the_worked_example_is_an_echo():
+    from core.worked_examples import EXAMPLES
+
+    copied = EXAMPLES["propose"][1].split(". ", 1)[1]
+    backend = ScriptedBackend(proposals=[[copied, "Check each pair (score 5)"]])
+    cfg = SearchConfig(k=2, rollout=False, reflection=False, worked_examples=True, end_gate=1.0)
+    search = Search.start(get_problem("HumanEval/0"), cfg, backend)
+    search.step()
+    assert [search.tree.nodes[c].step for c in search.tree.root.children] == ["Check each pair (score 5)"]
+    assert [d.reason for d in search.tree.root.expansion.dropped] == ["echo"]
