@@ -14,6 +14,10 @@ assistant message. ``prefill="continue"`` (the default) adds vLLM/SGLang's
 message alone (servers that continue a trailing assistant turn by themselves);
 ``"none"`` drops it, for APIs that refuse both.
 
+A request's ``top_logprobs`` asks for ``logprobs``/``top_logprobs``; a server that answers 400
+about them gets the request again without, and from then on none (their completions carry
+``logprobs=None``).
+
 Example::
 
     backend = OpenAIBackend("", base_url="http://127.0.0.1:8000/v1")   # the server's only model
@@ -24,11 +28,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
+from openai.types.chat import ChatCompletion
+from openai.types.chat.chat_completion import Choice
 
 from core.llm import (
     BackendError,
@@ -38,6 +45,7 @@ from core.llm import (
     GenerationRequest,
     GenerationResult,
     ModelNotAvailable,
+    TokenLogprob,
 )
 
 log = logging.getLogger(__name__)
@@ -84,6 +92,8 @@ class OpenAIBackend:
         )
         self.model = self._check_model(model)
         self.model_id = f"openai:{self.model}@{self.base_url}"
+        self.logprobs_supported = True  # False once the server refused them
+        self._logprobs_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai-backend")
 
     def _check_model(self, model: str) -> str:
@@ -126,32 +136,56 @@ class OpenAIBackend:
             messages.append({"role": "assistant", "content": request.prefill})
             if self.prefill == "continue":
                 extra = {"continue_final_message": True, "add_generation_prompt": False}
-        try:
-            reply = self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                n=1 if request.temperature == 0 else request.n,  # vLLM refuses n > 1 when greedy
-                temperature=request.temperature,
-                top_p=request.top_p,
-                max_tokens=request.max_tokens,
-                stop=list(request.stop) or None,
-                seed=request.seed,
-                extra_body=extra or None,
-            )
-        except openai.APIError as exc:
-            raise self._error(exc) from None
+        reply = self._create(request, messages, extra)
         choices = sorted(reply.choices, key=lambda c: c.index)
         texts = [_strip_prefill(c.message.content or "", request.prefill) for c in choices]
         usage = reply.usage
         cut = [c.finish_reason == "length" for c in choices]
         tokens = _split_tokens(usage.completion_tokens if usage else 0, texts, cut, request.max_tokens)
         completions = tuple(
-            Completion(text, "length" if c.finish_reason == "length" else "stop", n)
+            Completion(
+                text,
+                "length" if c.finish_reason == "length" else "stop",
+                n,
+                _logprobs(c, text, request.top_logprobs),
+            )
             for c, text, n in zip(choices, texts, tokens, strict=True)
         )
         if request.temperature == 0 and len(completions) == 1:
             completions *= request.n  # greedy: the n samples are copies of the one answer
         return completions, render(request.messages, request.prefill), usage.prompt_tokens if usage else 0
+
+    def _create(self, request: GenerationRequest, messages: list[dict], extra: dict) -> ChatCompletion:
+        """The chat-completions reply; without logprobs when the server refuses them (400 naming them)."""
+        ask = request.top_logprobs > 0 and self.logprobs_supported
+        for with_logprobs in (True, False) if ask else (False,):
+            options = {"logprobs": True, "top_logprobs": request.top_logprobs} if with_logprobs else {}
+            try:
+                return self.client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    n=1 if request.temperature == 0 else request.n,  # vLLM refuses n > 1 when greedy
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    max_tokens=request.max_tokens,
+                    stop=list(request.stop) or None,
+                    seed=request.seed,
+                    extra_body=extra or None,
+                    **options,
+                )
+            except openai.BadRequestError as exc:
+                if not (with_logprobs and "logprob" in _server_message(exc).lower()):
+                    raise self._error(exc) from None
+                self._logprobs_refused(_server_message(exc))
+            except openai.APIError as exc:
+                raise self._error(exc) from None
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _logprobs_refused(self, message: str) -> None:
+        with self._logprobs_lock:
+            if self.logprobs_supported:
+                self.logprobs_supported = False
+                log.info("%s refused logprobs (%s); asking without them from now on", self.base_url, message)
 
     def _error(self, exc: openai.APIError) -> BackendError:
         """The server's own words, with what to do about them."""
@@ -179,6 +213,26 @@ def render(messages: Sequence[ChatMessage], prefill: str = "") -> str:
 def _strip_prefill(text: str, prefill: str) -> str:
     """Some servers echo the continued message; completions never include the prefill."""
     return text[len(prefill) :] if prefill and text.startswith(prefill) else text
+
+
+def _logprobs(choice: Choice, text: str, k: int) -> tuple[TokenLogprob, ...] | None:
+    """Our entries from ``choice.logprobs.content``, up to the token in which ``text`` ends.
+
+    Servers list every generated token, also the EOS and those of a stop string cut from the
+    text; they are dropped by counting each token's UTF-8 bytes (its ``bytes`` when given), so a
+    token that straddles the cut stays whole and the tokens' texts joined start with ``text``.
+    """
+    content = getattr(choice.logprobs, "content", None) if k else None
+    if content is None:
+        return None
+    entries, length, end = [], 0, len(text.encode())
+    for item in content:
+        if length >= end:
+            break
+        top = sorted(item.top_logprobs or (), key=lambda t: -t.logprob)[:k]
+        entries.append(TokenLogprob(item.token, item.logprob, tuple((t.token, t.logprob) for t in top)))
+        length += len(item.bytes) if item.bytes is not None else len(item.token.encode())
+    return tuple(entries)
 
 
 def _split_tokens(total: int, texts: list[str], cut: list[bool], max_tokens: int) -> list[int]:

@@ -25,7 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, StoppingCriteria
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DynamicCache,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+)
 
 from core.backends.adapters import UnknownAdapter, get_adapter, same_base
 from core.backends.embedded import EMBEDDED_MODEL
@@ -37,6 +44,7 @@ from core.llm import (
     GenerationRequest,
     GenerationResult,
     ModelNotAvailable,
+    TokenLogprob,
     first_line,
 )
 
@@ -169,9 +177,14 @@ class TransformersBackend:
             ids, mask = self._left_padded_rows(encoded, rows)
         if any(stops):
             kwargs["stopping_criteria"] = [_StopStrings(self.tokenizer, stops, ids.shape[1])]
+        wanted = [row for row, j in enumerate(rows) if reqs[j].top_logprobs > 0]
+        capture = _TokenLogprobs(wanted, max((reqs[rows[r]].top_logprobs for r in wanted), default=0))
+        if wanted:
+            kwargs["logits_processor"] = LogitsProcessorList([capture])
         prompt_len = ids.shape[1]
         out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         new_tokens = out[:, prompt_len:].tolist()
+        captured = capture.finish(out) if wanted else {}
         results: list[tuple[int, list[Completion]]] = [(int(n), []) for n in prompt_tokens]
         # completion_tokens: what the row generated before EOS/padding (a stop string's tokens count).
         for row, (j, tokens) in enumerate(zip(rows, new_tokens, strict=True)):
@@ -181,8 +194,26 @@ class TransformersBackend:
             if cut >= 0:
                 text = text[:cut]
             finish = "stop" if cut >= 0 or count < max_tokens else "length"
-            results[j][1].append(Completion(text, finish, count))
+            logprobs = None
+            if row in captured:
+                logprobs = self._token_logprobs(tokens[:count], *captured[row], reqs[j].top_logprobs)
+                if cut >= 0:
+                    logprobs = _covering(logprobs, text)
+            results[j][1].append(Completion(text, finish, count, logprobs))
         return results
+
+    def _token_logprobs(
+        self, tokens: list[int], chosen: list[float], top: list[list[tuple[int, float]]], k: int
+    ) -> tuple[TokenLogprob, ...]:
+        """One entry per token of a row, the alternatives' ids decoded one by one (as vLLM does)."""
+        ids = sorted({t for position in top[: len(tokens)] for t, _ in position[:k]})
+        text = dict(zip(ids, self.tokenizer.batch_decode([[t] for t in ids]), strict=True))
+        # The generated token's own text skips special tokens, as the completion's text does.
+        own = self.tokenizer.batch_decode([[t] for t in tokens], skip_special_tokens=True)
+        return tuple(
+            TokenLogprob(piece, lp, tuple((text[t], v) for t, v in position[:k]))
+            for piece, lp, position in zip(own, chosen, top, strict=False)
+        )
 
     def _left_padded_rows(
         self, encoded: list[list[int]], rows: list[int]
@@ -225,6 +256,65 @@ def _common_prefix(encoded: list[list[int]]) -> int:
     while n < limit and all(t[n] == first[n] for t in encoded):
         n += 1
     return n
+
+
+class _TokenLogprobs(LogitsProcessor):
+    """Records log-softmax of the logits at each generated position, for the rows that asked only.
+
+    ``generate`` hands a processor the model's float32 logits after its own processors (none
+    for our settings: repetition_penalty is 1 and the embedded model's generation config adds
+    none) and before temperature and top-p, so these are the logprobs of the raw logits, as
+    vLLM reports by default. A step's token is known only at the next step (or, for the last,
+    from the output), so only the previous step's distribution is kept, never all of them.
+    """
+
+    def __init__(self, rows: list[int], k: int) -> None:
+        self.rows, self.k = rows, k
+        self.chosen: list[torch.Tensor] = []  # per step: (rows,) logprob of the token generated there
+        self.top: list[tuple[torch.Tensor, torch.Tensor]] = []  # per step: (rows, k) logprobs and ids
+        self._last: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows = torch.tensor(self.rows, device=scores.device)
+        if self._last is not None:
+            self._record_chosen(input_ids[rows, -1:])
+        logp = torch.log_softmax(scores[rows].float(), dim=-1)
+        self.top.append(logp.topk(self.k, dim=-1))
+        self._last = logp
+        return scores
+
+    def _record_chosen(self, tokens: torch.Tensor) -> None:
+        assert self._last is not None
+        self.chosen.append(self._last.gather(1, tokens).squeeze(1))
+        self._last = None
+
+    def finish(self, out: torch.Tensor) -> dict[int, tuple[list[float], list[list[tuple[int, float]]]]]:
+        """Per row of the batch: the generated tokens' logprobs and each position's top (id, logprob) pairs."""
+        if self._last is not None:
+            self._record_chosen(out[torch.tensor(self.rows, device=out.device), -1:])
+        steps = len(self.chosen)
+        chosen = torch.stack(self.chosen, dim=1).tolist()  # (rows, steps)
+        values = torch.stack([v for v, _ in self.top[:steps]], dim=1).tolist()  # (rows, steps, k)
+        ids = torch.stack([i for _, i in self.top[:steps]], dim=1).tolist()
+        return {
+            row: (chosen[r], [list(zip(i, v, strict=True)) for i, v in zip(ids[r], values[r], strict=True)])
+            for r, row in enumerate(self.rows)
+        }
+
+
+def _covering(entries: tuple[TokenLogprob, ...], text: str) -> tuple[TokenLogprob, ...]:
+    """The entries up to the one in which ``text`` ends: the tokens of a stop string cut from it are dropped.
+
+    A token that straddles the cut stays whole, so the tokens' texts joined start with ``text``
+    (and equal it when no stop string was cut). Lengths are counted on each token's own text.
+    """
+    kept, length = [], 0
+    for entry in entries:
+        if length >= len(text):
+            break
+        kept.append(entry)
+        length += len(entry.token)
+    return tuple(kept)
 
 
 class _StopStrings(StoppingCriteria):

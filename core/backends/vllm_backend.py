@@ -33,6 +33,7 @@ from core.llm import (
     GenerationRequest,
     GenerationResult,
     ModelNotAvailable,
+    TokenLogprob,
     first_line,
 )
 
@@ -82,6 +83,7 @@ class VLLMBackend:
             raise ModelNotAvailable(f"vLLM could not load model '{model}': {reason}") from exc
         self.load_seconds = time.perf_counter() - start
         self.tokenizer = self.llm.get_tokenizer()
+        self._special_ids = set(self.tokenizer.all_special_ids)  # the text skips them; so do the logprobs
         self._lock = threading.Lock()
         self.prefix_cache = {"prompt_tokens": 0, "cached_tokens": 0}
 
@@ -118,7 +120,10 @@ class VLLMBackend:
                 _copies(
                     tuple(
                         Completion(
-                            c.text, "length" if c.finish_reason == "length" else "stop", len(c.token_ids)
+                            c.text,
+                            "length" if c.finish_reason == "length" else "stop",
+                            len(c.token_ids),
+                            self._logprobs(c, request.top_logprobs),
                         )
                         for c in sorted(out.outputs, key=lambda c: c.index)
                     ),
@@ -145,12 +150,59 @@ class VLLMBackend:
             max_tokens=request.max_tokens,
             stop=list(request.stop) or None,
             seed=request.seed,
+            # The engine's default logprobs_mode, raw_logprobs, reports log-softmax of the raw logits.
+            logprobs=request.top_logprobs or None,
         )
+
+    def _logprobs(self, completion, k: int) -> tuple[TokenLogprob, ...] | None:
+        """Our entries from vLLM's per-position dicts (token id -> Logprob), which hold the sampled token and the top k.
+
+        The text skips special tokens and ends before a stop string, while ``token_ids`` keep the
+        EOS and the token that completed the stop string: those entries are dropped too.
+        """
+        if not k or completion.logprobs is None:
+            return None
+        entries = tuple(
+            self._entry(token, position, k)
+            for token, position in zip(completion.token_ids, completion.logprobs, strict=False)
+            if token not in self._special_ids
+        )
+        return _covering(entries, completion.text) if isinstance(completion.stop_reason, str) else entries
+
+    def _entry(self, token: int, position: dict, k: int) -> TokenLogprob:
+        top = sorted(
+            ((t, lp) for t, lp in position.items() if lp.rank is None or lp.rank <= k),
+            key=lambda item: -item[1].logprob,
+        )[:k]
+        return TokenLogprob(
+            self._text(token, position[token]),
+            position[token].logprob,
+            tuple((self._text(t, lp), lp.logprob) for t, lp in top),
+        )
+
+    def _text(self, token: int, logprob) -> str:
+        """The token's own text, as vLLM decoded it (it does not when the engine runs without a tokenizer)."""
+        return logprob.decoded_token if logprob.decoded_token is not None else self.tokenizer.decode([token])
 
 
 def _copies(completions: tuple[Completion, ...], request: GenerationRequest) -> tuple[Completion, ...]:
     """Greedy decoding gives one answer: vLLM refuses n > 1 for it, so the n samples are copies of one."""
     return completions * request.n if request.temperature == 0 and len(completions) == 1 else completions
+
+
+def _covering(entries: tuple[TokenLogprob, ...], text: str) -> tuple[TokenLogprob, ...]:
+    """The entries up to the one in which ``text`` ends: the tokens of a stop string cut from it are dropped.
+
+    A token that straddles the cut stays whole, so the tokens' texts joined start with ``text``.
+    Lengths are counted on each token's own text (exact when every token decodes to whole characters).
+    """
+    kept, length = [], 0
+    for entry in entries:
+        if length >= len(text):
+            break
+        kept.append(entry)
+        length += len(entry.token)
+    return tuple(kept)
 
 
 def _has_cuda() -> bool:

@@ -8,6 +8,8 @@ file there with ``SRA_CONTRACT_KINDS=vllm``), and the HTTP case talks to a real
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 
 import pytest
@@ -19,6 +21,15 @@ pytestmark = pytest.mark.slow
 
 KINDS = os.environ.get("SRA_CONTRACT_KINDS", "transformers,vllm,openai").split(",")
 COUNT = (ChatMessage("user", "Count from 1 to 10, separated by commas."),)
+SCORE = (  # the shape of the critic's prompt (core/prompts.py), fixed here so the contract does not move with it
+    ChatMessage(
+        "user",
+        "Problem:\nWrite a function that returns the sum of two numbers.\n\nProposed reasoning:\n"
+        "1. Add the two numbers and return the result.\n\nRate this reasoning from 0 to 10.\n"
+        "Reply with one line in the form: Score: <number>",
+    ),
+)
+TIE = 1e-4  # greedy picks one of the likeliest tokens; equal logprobs may be listed in either order
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -118,6 +129,93 @@ def test_a_prompt_beyond_the_context_is_a_clear_error(backend):
     assert not isinstance(caught.value, BackendUnavailable)  # not worth retrying
     message = str(caught.value).lower()
     assert "length" in message or "context" in message, message
+
+
+def joined(logprobs) -> str:
+    return "".join(t.token for t in logprobs)
+
+
+def check_top(entry, k: int) -> None:
+    """At most k alternatives, most likely first, log-probabilities of one distribution."""
+    values = [v for _, v in entry.top]
+    assert 1 <= len(entry.top) <= k, entry
+    assert values == sorted(values, reverse=True), entry
+    assert entry.logprob <= 0 and all(v <= 0 for v in values), entry
+    assert sum(math.exp(v) for v in values) <= 1 + 1e-3, entry
+
+
+def test_greedy_logprobs_cover_the_text_and_start_with_the_likeliest(backend):
+    [c] = ask(backend, temperature=0.0, max_tokens=12, top_logprobs=5).completions
+    assert c.logprobs is not None
+    assert 1 <= len(c.logprobs) <= c.completion_tokens  # one per generated token (an EOS has no text)
+    assert joined(c.logprobs) == c.text  # ASCII text: every token decodes to whole characters
+    for entry in c.logprobs:
+        check_top(entry, 5)
+        assert abs(entry.logprob - entry.top[0][1]) <= TIE, entry  # greedy: no token was likelier
+        tied = sum(abs(v - entry.logprob) <= TIE for _, v in entry.top)
+        assert entry.token == entry.top[0][0] or tied > 1, entry
+
+
+def test_logprobs_stop_with_the_text_a_stop_string_cut(backend):
+    """A stop string's tokens are dropped; one straddling the cut stays whole (its text starts in ``text``)."""
+    result = ask(backend, temperature=0.0, max_tokens=30, prefill="1, 2, 3,", stop=("6",), top_logprobs=3)
+    [c] = result.completions
+    assert c.finish_reason == "stop" and c.logprobs
+    assert joined(c.logprobs).startswith(c.text)
+    assert len(joined(c.logprobs[:-1])) < len(c.text)  # the last entry holds the text's end
+    assert "6" not in joined(c.logprobs[:-1])
+
+
+def test_sampled_logprobs_are_a_distribution(backend):
+    result = ask(backend, n=2, temperature=1.0, max_tokens=6, seed=3, top_logprobs=20)
+    assert len(result.completions) == 2
+    for c in result.completions:
+        assert c.logprobs is not None and len(c.logprobs) <= c.completion_tokens
+        for entry in c.logprobs:
+            check_top(entry, 20)  # the sampled token may be a rarer one, not in top
+            listed = [v for token, v in entry.top if token == entry.token]
+            assert not listed or any(abs(v - entry.logprob) <= TIE for v in listed), entry
+
+
+def test_no_logprobs_unless_asked(backend):
+    plain, asked, sampled = backend.generate(
+        [
+            GenerationRequest(COUNT, max_tokens=4),
+            GenerationRequest(COUNT, max_tokens=4, top_logprobs=2),
+            GenerationRequest(COUNT, n=2, temperature=0.9, max_tokens=4, seed=2),
+        ]
+    )
+    assert plain.completions[0].logprobs is None
+    assert asked.completions[0].logprobs  # a row that asked, in the same batch
+    assert all(len(e.top) <= 2 for e in asked.completions[0].logprobs)
+    assert all(c.logprobs is None for c in sampled.completions)
+
+
+def test_logprobs_after_a_score_prefill_hold_digits(backend):
+    """How the critic reads a score distribution: digits among the likeliest tokens right after "Score:"."""
+    [result] = backend.generate([GenerationRequest(SCORE, prefill="Score:", max_tokens=3, top_logprobs=5)])
+    [c] = result.completions
+    assert c.logprobs, c
+    tops = [[token for token, _ in entry.top] for entry in c.logprobs[:3]]
+    assert any(token.strip().isdigit() for top in tops for token in top), tops
+
+
+def test_openai_logprobs_refused_by_the_server_are_asked_without(request, caplog):
+    """A 400 naming logprobs: the request is sent again without them, and later ones do not ask (logged once)."""
+    if "openai" not in KINDS:
+        pytest.skip("openai is not among SRA_CONTRACT_KINDS")
+    server = request.getfixturevalue("vllm_server")
+    backend = load_backend("openai", "", base_url=server.base_url)  # its own: it stops asking
+    refused = GenerationRequest(COUNT, max_tokens=4, top_logprobs=1)
+    # The real server refuses more than its --max-logprobs (20); the protocol would not let one ask.
+    object.__setattr__(refused, "top_logprobs", 50)
+    with caplog.at_level(logging.INFO, logger="core.backends.openai_backend"):
+        [first] = backend.generate([refused])
+        [later] = backend.generate([GenerationRequest(COUNT, max_tokens=4, top_logprobs=5)])
+    backend.close()
+    assert first.completions[0].text and first.completions[0].logprobs is None
+    assert later.completions[0].text and later.completions[0].logprobs is None
+    assert len([r for r in caplog.records if "refused logprobs" in r.getMessage()]) == 1
 
 
 @pytest.mark.parametrize("kind", KINDS)
