@@ -224,7 +224,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--exec-weight",
         type=float,
-        help="w: reward = (1-w)*critic + w*visible-test pass rate on terminal nodes",
+        help="w: V = (1-w)*critic + w*pass rate of the docstring examples, for every new step (0: the paper)",
     )
     p.add_argument("--out", help="write the tree JSON here (after every iteration)")
     p.add_argument(
