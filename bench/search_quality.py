@@ -6,7 +6,7 @@ Methods, all on one model load, every problem in turn (so an interrupted run sti
 - ``paper``: MCTS with "paper defaults" (the SRA-MCTS reference), best path then code;
 - ``grounded``: MCTS with "runs the examples" (every new step's code run on the docstring
   examples, the direct program as a candidate, the critic's expected score);
-- ``grounded_examples``: the same with a worked example per role (``worked_examples``), to see
+- ``grounded_examples`` (only with ``--methods``): the same with a worked example per role, to see
   whether it lowers the share of dropped proposals and raises the grounded pass rate;
 - ``best_of_n``: programs sampled at temperature 0.8 until one passes the docstring examples or the
   tokens spent reach what ``grounded`` spent on that problem (the fair baseline at equal tokens);
@@ -52,7 +52,7 @@ from core.search.grounding import problem_imports  # noqa: E402
 from core.store.runs import Store  # noqa: E402
 
 DECLARED = "HumanEval/0-39"
-METHODS = ("greedy", "paper", "grounded", "grounded_examples", "best_of_n")
+METHODS = ("greedy", "paper", "grounded", "best_of_n")  # --methods adds grounded_examples
 SEARCHES = {
     "paper": {"preset": "paper defaults"},
     "grounded": {"preset": GROUNDED},
@@ -74,8 +74,11 @@ class Row:
     visible_passed: bool | None = None
 
 
-def settings_key(args: argparse.Namespace) -> str:
-    blob = json.dumps({"model": args.model, "iterations": args.iterations, "max_tokens": args.max_tokens})
+def settings_key(args: argparse.Namespace, dtype: str) -> str:
+    """Results are reused only under the same settings and numerics (bf16 and fp32 sample differently)."""
+    blob = json.dumps(
+        {"model": args.model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -120,6 +123,14 @@ def run_eval(method: str, problem: Problem, backend, store: Store, args, key: st
     )
 
 
+def run_greedy(problems: list[str], backend, args, key: str) -> list[Row]:
+    spec = EvalSpec(tuple(problems), model=args.model, max_tokens=args.max_tokens, batch=8)
+    t0 = time.perf_counter()
+    done = evaluate(spec, backend).results
+    share = round((time.perf_counter() - t0) / len(problems), 1)
+    return [Row("greedy", r.problem_id, bool(r.passed), r.tokens, share, key) for r in done]
+
+
 def run_best_of_n(problem: Problem, backend, budget: int, args, key: str) -> Row:
     """Sample programs until one passes the examples or ``budget`` tokens are spent (at least one)."""
     spec = EvalSpec((problem.id,), model=args.model, max_tokens=args.max_tokens, samples=1, temperature=0.8)
@@ -160,13 +171,14 @@ def load_rows(path: Path, key: str) -> dict[tuple[str, str], Row]:
 
 
 def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, args, key: str) -> str:
-    complete = [p for p in problems if all((m, p) in rows for m in METHODS)]
+    methods = args.methods
+    complete = [p for p in problems if all((m, p) in rows for m in methods)]
     lines = [
         f"# Search quality on {args.problems} (declared before the run)",
         "",
         f"Commit `{commit()}`, model `{args.model}`, MCTS budget {args.iterations} iterations, code max "
         f"{args.max_tokens} tokens, settings `{key}`; hidden tests judge every answer. "
-        f"{len(complete)} of {len(problems)} problems have all four methods"
+        f"{len(complete)} of {len(problems)} problems have every method"
         + ("" if len(complete) == len(problems) else " (the run is incomplete: rerun to continue)")
         + ".",
         "",
@@ -174,7 +186,7 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         "| proposals dropped |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for m in METHODS:
+    for m in methods:
         got = [rows[(m, p)] for p in complete]
         if not got:
             continue
@@ -203,7 +215,7 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         "Solved: "
         + "; ".join(
             f"{m}: {', '.join(p.removeprefix('HumanEval/') for p in complete if rows[(m, p)].passed) or '-'}"
-            for m in METHODS
+            for m in methods
         ),
     ]
     return "\n".join(lines) + "\n"
@@ -238,36 +250,51 @@ def main() -> None:
     ap.add_argument("--table", type=Path, default=RESULTS / "search_quality.md")
     ap.add_argument("--db", type=Path, default=RESULTS / "search_quality.db", help="the MCTS trees")
     ap.add_argument("--limit", type=int, help="only the first N problems (a smoke run; not for the table)")
+    ap.add_argument(
+        "--methods", type=lambda s: tuple(s.split(",")), default=METHODS, help="comma-separated, in run order"
+    )
     args = ap.parse_args()
+    unknown = sorted(set(args.methods) - {*METHODS, "grounded_examples"})
+    if unknown or ("best_of_n" in args.methods and "grounded" not in args.methods):
+        ap.error(f"unknown methods {unknown}" if unknown else "best_of_n needs grounded (its token budget)")
     problems = list(split(args.problems))[: args.limit]
-    key = settings_key(args)
+    t0 = time.perf_counter()
+    inner = load_backend("transformers", args.model)
+    backend = CountingBackend(inner)
+    key = settings_key(args, str(getattr(inner, "dtype", "")))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows = load_rows(args.out, key)
     store = Store(args.db)
-    t0 = time.perf_counter()
-    backend = CountingBackend(load_backend("transformers", args.model))
     print(
         f"{backend.model_id} loaded in {time.perf_counter() - t0:.1f}s; {len(rows)} results already in {args.out}"
     )
     with args.out.open("a", encoding="utf-8") as out:
+
+        def keep(row: Row, i: int) -> None:
+            rows[(row.method, row.problem)] = row
+            out.write(json.dumps(asdict(row)) + "\n")
+            out.flush()
+            n = f" n={row.samples}" if row.method == "best_of_n" else ""
+            print(
+                f"[{i}/{len(problems)}] {row.problem} {row.method:<10} {'PASS' if row.passed else 'fail'} "
+                f"{row.tokens:>6} tok {row.seconds:>6.1f}s{n}",
+                flush=True,
+            )
+
+        if "greedy" in args.methods:  # batched, as an evaluation runs it: 8 problems per call
+            todo = [p for p in problems if ("greedy", p) not in rows]
+            for start in range(0, len(todo), 8):
+                for r in run_greedy(todo[start : start + 8], backend, args, key):
+                    keep(r, problems.index(r.problem) + 1)
         for i, pid in enumerate(problems, 1):
             problem = get_problem(pid)
-            for m in METHODS:
+            for m in args.methods:
                 if (m, pid) in rows:
                     continue
                 if m == "best_of_n":
-                    row = run_best_of_n(problem, backend, rows[("grounded", pid)].tokens, args, key)
+                    keep(run_best_of_n(problem, backend, rows[("grounded", pid)].tokens, args, key), i)
                 else:
-                    row = run_eval(m, problem, backend, store, args, key)
-                rows[(m, pid)] = row
-                out.write(json.dumps(asdict(row)) + "\n")
-                out.flush()
-                print(
-                    f"[{i}/{len(problems)}] {pid} {m:<10} {'PASS' if row.passed else 'fail'} "
-                    f"{row.tokens:>6} tok {row.seconds:>6.1f}s"
-                    + (f" n={row.samples}" if m == "best_of_n" else ""),
-                    flush=True,
-                )
+                    keep(run_eval(m, problem, backend, store, args, key), i)
     text = table(rows, problems, store, args, key)
     print("\n" + text)
     if args.limit is None:
