@@ -82,8 +82,7 @@ def test_cli_search_acceptance_run(tmp_path):
         timeout=900,  # ~1 min on a quiet 2-core machine; generous for a loaded one
     )
     elapsed = time.perf_counter() - start
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert elapsed < 180, f"took {elapsed:.0f}s"
+    assert result.returncode == 0, result.stderr[-2000:]  # how long it takes is bench/, not a test
     assert result.stderr.count("iter ") >= 1 and "Best path" in result.stdout and "Code" in result.stdout
     text = out.read_text(encoding="utf-8")
     data = json.loads(text)
