@@ -33,6 +33,8 @@ def test_two_iterations_on_the_embedded_model(embedded, dtype):
     """In the CPU's own numerics (bf16 where it is native) and in fp32, as an AVX2-only CPU runs it."""
     if dtype == "auto":
         model = embedded
+    elif str(embedded.dtype) == f"torch.{dtype}":
+        pytest.skip(f"this CPU's default is already {dtype}: the [auto] case ran it")
     else:
         from core.backends import load_backend
 
