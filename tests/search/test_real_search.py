@@ -49,12 +49,14 @@ def test_two_iterations_on_the_embedded_model(embedded, dtype):
     scored = [n for n in tree.nodes.values() if n.critic is not None]
     assert scored and all(n.critic.raw and n.critic.prompt for n in scored)
     assert all((n.critic.score is not None) == n.critic.parsed for n in scored)
-    # each expansion's k samples came from one request with n=k, and so did each rollout's; a rollout
-    # runs only after an expansion that kept a child, which the model's numerics decide (bf16 or fp32)
+    # each proposal call's k samples came from one request with n=k, and so did each rollout's; how many
+    # calls an expansion made (a retry when all k were dropped) and whether a rollout ran (only after an
+    # expansion that kept a child) are the model's numerics' choice (bf16 or fp32): count them from events
     expansions = [e for e in events if e.kind is EventKind.EXPANDED]
     rollouts = [e for e in events if e.kind is EventKind.ROLLOUT]
     assert expansions and len(rollouts) <= len(expansions)
-    assert backend.stats.by_tag["propose"] == len(expansions) + len(rollouts)
+    attempts = sum(e.data["attempts"] for e in expansions)
+    assert backend.stats.by_tag["propose"] == attempts + len(rollouts)
     kept = sum(len(e.data["children"]) for e in expansions)
     critic_requests = kept + sum(len(tree.nodes[e.node].rollout.candidates) for e in rollouts)
     assert backend.stats.by_tag["critic"] == critic_requests
