@@ -100,6 +100,22 @@ class TokenLogprob:
     top: tuple[tuple[str, float], ...] = ()
 
 
+def covering_logprobs(entries: Sequence[TokenLogprob], text: str) -> tuple[TokenLogprob, ...]:
+    """The entries up to the one in which ``text`` ends: the tokens of a stop string cut from it are dropped.
+
+    A token that straddles the cut stays whole, so the tokens' texts joined start with ``text`` (and
+    equal it when nothing was cut). Lengths are counted on each token's own text: exact when every
+    token decodes to whole characters. Shared by the in-process backends.
+    """
+    kept, length = [], 0
+    for entry in entries:
+        if length >= len(text):
+            break
+        kept.append(entry)
+        length += len(entry.token)
+    return tuple(kept)
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str

@@ -45,6 +45,7 @@ from core.llm import (
     GenerationResult,
     ModelNotAvailable,
     TokenLogprob,
+    covering_logprobs,
     first_line,
 )
 
@@ -198,7 +199,7 @@ class TransformersBackend:
             if row in captured:
                 logprobs = self._token_logprobs(tokens[:count], *captured[row], reqs[j].top_logprobs)
                 if cut >= 0:
-                    logprobs = _covering(logprobs, text)
+                    logprobs = covering_logprobs(logprobs, text)
             results[j][1].append(Completion(text, finish, count, logprobs))
         return results
 
@@ -300,21 +301,6 @@ class _TokenLogprobs(LogitsProcessor):
             row: (chosen[r], [list(zip(i, v, strict=True)) for i, v in zip(ids[r], values[r], strict=True)])
             for r, row in enumerate(self.rows)
         }
-
-
-def _covering(entries: tuple[TokenLogprob, ...], text: str) -> tuple[TokenLogprob, ...]:
-    """The entries up to the one in which ``text`` ends: the tokens of a stop string cut from it are dropped.
-
-    A token that straddles the cut stays whole, so the tokens' texts joined start with ``text``
-    (and equal it when no stop string was cut). Lengths are counted on each token's own text.
-    """
-    kept, length = [], 0
-    for entry in entries:
-        if length >= len(text):
-            break
-        kept.append(entry)
-        length += len(entry.token)
-    return tuple(kept)
 
 
 class _StopStrings(StoppingCriteria):

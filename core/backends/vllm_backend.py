@@ -34,6 +34,7 @@ from core.llm import (
     GenerationResult,
     ModelNotAvailable,
     TokenLogprob,
+    covering_logprobs,
     first_line,
 )
 
@@ -167,7 +168,11 @@ class VLLMBackend:
             for token, position in zip(completion.token_ids, completion.logprobs, strict=False)
             if token not in self._special_ids
         )
-        return _covering(entries, completion.text) if isinstance(completion.stop_reason, str) else entries
+        return (
+            covering_logprobs(entries, completion.text)
+            if isinstance(completion.stop_reason, str)
+            else entries
+        )
 
     def _entry(self, token: int, position: dict, k: int) -> TokenLogprob:
         top = sorted(
@@ -188,21 +193,6 @@ class VLLMBackend:
 def _copies(completions: tuple[Completion, ...], request: GenerationRequest) -> tuple[Completion, ...]:
     """Greedy decoding gives one answer: vLLM refuses n > 1 for it, so the n samples are copies of one."""
     return completions * request.n if request.temperature == 0 and len(completions) == 1 else completions
-
-
-def _covering(entries: tuple[TokenLogprob, ...], text: str) -> tuple[TokenLogprob, ...]:
-    """The entries up to the one in which ``text`` ends: the tokens of a stop string cut from it are dropped.
-
-    A token that straddles the cut stays whole, so the tokens' texts joined start with ``text``.
-    Lengths are counted on each token's own text (exact when every token decodes to whole characters).
-    """
-    kept, length = [], 0
-    for entry in entries:
-        if length >= len(text):
-            break
-        kept.append(entry)
-        length += len(entry.token)
-    return tuple(kept)
 
 
 def _has_cuda() -> bool:

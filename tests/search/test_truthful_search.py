@@ -21,15 +21,8 @@ from core.tree.queries import best_node
 from core.tree.replay import tree_at
 from core.tree.snapshot import snapshot
 from tests.scripted import ScriptedBackend
+from tests.search.test_grounding import GOOD, WRONG
 
-GOOD = """```python
-def has_close_elements(numbers: List[float], threshold: float) -> bool:
-    for i, a in enumerate(numbers):
-        for b in numbers[i + 1:]:
-            if abs(a - b) < threshold:
-                return True
-    return False"""
-WRONG = "```python\ndef has_close_elements(numbers, threshold):\n    return None"
 # passes both docstring examples of HumanEval/0 and fails its hidden tests
 EXAMPLES_ONLY = """```python
 def has_close_elements(numbers, threshold):
