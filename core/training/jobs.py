@@ -44,7 +44,7 @@ from core.training.job_files import (
 )
 
 FINAL = ("finished", "stopped", "failed")
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]  # the repository root: core/training/jobs.py
 START_GRACE_S = 60.0  # a job with no pid file after this long never started
 
 

@@ -250,3 +250,20 @@ def test_cli_bad_input_is_one_error_line_and_exit_2(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert not (tmp_path / "data" / "jobs").exists()
+
+
+def test_the_worker_module_starts_from_any_folder_with_the_runners_path(tmp_path):
+    """The job runner starts ``python -m core.training.worker`` in the job's folder with PYTHONPATH set
+    to the project root; a wrong root (a moved module) fails there and only there, so check it fast."""
+    import os
+    import subprocess
+    import sys
+
+    from core.training import jobs
+
+    assert (jobs.PROJECT / "core" / "training" / "worker.py").is_file()
+    env = {**os.environ, "PYTHONPATH": str(jobs.PROJECT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "core.training.worker"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "usage: python -m core.training.worker JOB_DIR" in result.stderr
