@@ -106,20 +106,3 @@ def ground_many(
             )
         )
     return records
-
-
-def ground(
-    problem: Problem,
-    code: str,
-    critic_value: float,
-    weight: float,
-    *,
-    leaky: bool = False,
-    timeout_s: float = 5.0,
-    applied: bool = True,
-) -> ExecutionRecord:
-    """One path's record (see :func:`ground_many`)."""
-    [record] = ground_many(
-        problem, [code], [critic_value], weight, leaky=leaky, timeout_s=timeout_s, applied=applied
-    )
-    return record

@@ -296,36 +296,35 @@ class Search(Steering):
 
     def _ground(self, nodes: list[Node], it: int) -> None:
         """Code for each path (one batched call), its tests in the sandbox, and the reward as its value."""
-        cfg = self.config
         self._write_code(nodes, it)
-        records = ground_many(
-            self.tree.problem,
-            [n.code.code for n in nodes],
-            [n.critic.value if n.critic is not None else n.value for n in nodes],
-            cfg.exec_weight,
-            leaky=cfg.exec_hidden_in_reward,
-            timeout_s=cfg.exec_timeout_s,
-        )
+        records = self._run_tests(nodes, self.config.exec_weight)
         for node, record in zip(nodes, records, strict=True):
             node.execution = record
             node.value = record.reward
             self._log_execution(node, record, it)
+
+    def _run_tests(
+        self, nodes: list[Node], weight: float, *, critic: float | None = None, applied: bool = True
+    ) -> list[ExecutionRecord]:
+        """Each node's code on the tests (the one place that passes the config's test knobs)."""
+        cfg = self.config
+        critics = [critic if critic is not None else n.critic.value if n.critic else n.value for n in nodes]
+        return ground_many(
+            self.tree.problem,
+            [n.code.code for n in nodes],
+            critics,
+            weight,
+            leaky=cfg.exec_hidden_in_reward,
+            timeout_s=cfg.exec_timeout_s,
+            applied=applied,
+        )
 
     def _greedy_candidate(self, it: int) -> None:
         """The direct program on the root: the answer when no reasoning path passes the examples."""
         root = self.tree.root
         root.code = self.reasoner.direct_code()
         self.tree.log(EventKind.CODE, root.id, it, source=root.code.source, truncated=root.code.truncated)
-        cfg = self.config
-        [record] = ground_many(
-            self.tree.problem,
-            [root.code.code],
-            [0.0],
-            1.0,
-            leaky=cfg.exec_hidden_in_reward,
-            timeout_s=cfg.exec_timeout_s,
-            applied=False,
-        )
+        [record] = self._run_tests([root], 1.0, critic=0.0, applied=False)
         root.execution = (
             record  # shown and used to choose the answer; the root's value stays the backed-up mean
         )
@@ -351,17 +350,7 @@ class Search(Steering):
                 raise ValueError("the root has no reasoning to turn into code")
             it = self.tree.iteration
             self._write_code([node], it)
-            cfg = self.config
-            critic = node.critic.value if node.critic is not None else node.value
-            [record] = ground_many(
-                self.tree.problem,
-                [node.code.code],
-                [critic],
-                cfg.exec_weight,
-                leaky=cfg.exec_hidden_in_reward,
-                timeout_s=cfg.exec_timeout_s,
-                applied=False,
-            )
+            [record] = self._run_tests([node], self.config.exec_weight, applied=False)
             node.check = record
             self._log_execution(node, record, it, check=True)
             return record
@@ -413,10 +402,9 @@ class Search(Steering):
         """Turn a path's reasoning into code (one LLM call) and keep it on the node."""
         with self.lock:
             node = self.tree.node(node_id) if node_id is not None else self.best_node()
-            record = self.reasoner.to_code(self.tree.steps(node.id))
-            node.code = record
-            self.tree.log(EventKind.CODE, node.id, source=record.source, truncated=record.truncated)
-            return record
+            node.code = None  # written afresh, even when it had code
+            self._write_code([node], self.tree.iteration)
+            return node.code
 
     def answer_code(self) -> CodeRecord:
         """The answer's code: the best node's own (the one its tests ran on, or the direct program), else new."""
