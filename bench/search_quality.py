@@ -8,9 +8,9 @@ Methods, all on one model load, every problem in turn (so an interrupted run sti
   examples, the direct program as a candidate, the critic's expected score);
 - ``grounded_examples`` (only with ``--methods``): the same with a worked example per role, to see
   whether it lowers the share of dropped proposals and raises the grounded pass rate;
-- ``best_of_n``: programs sampled at temperature 0.8 until one passes the docstring examples or the
-  tokens spent reach what ``grounded`` spent on that problem (the fair baseline at equal tokens);
-  the answer is the first that passes, else the first sample.
+- ``best_of_n``: programs sampled at temperature 0.8 (four per call) until one passes the docstring
+  examples or the tokens spent reach what ``grounded`` spent on that problem (the fair baseline at
+  equal tokens); the answer is the first that passes, else the first sample.
 
 The hidden tests (HumanEval's ``check``) judge every answer and never feed any method. Each
 problem's result is appended to a JSONL file as soon as it is known; a rerun with the same settings
@@ -131,19 +131,31 @@ def run_greedy(problems: list[str], backend, args, key: str) -> list[Row]:
     return [Row("greedy", r.problem_id, bool(r.passed), r.tokens, share, key) for r in done]
 
 
+WAVE = 4  # best-of-N samples drawn per call (one request, n=WAVE): the CPU decodes them in one batch
+
+
 def run_best_of_n(problem: Problem, backend, budget: int, args, key: str) -> Row:
-    """Sample programs until one passes the examples or ``budget`` tokens are spent (at least one)."""
-    spec = EvalSpec((problem.id,), model=args.model, max_tokens=args.max_tokens, samples=1, temperature=0.8)
+    """Sample programs until one passes the examples or ``budget`` tokens are spent (at least one).
+
+    Samples are drawn ``WAVE`` at a time and judged in order; tokens count up to the sample that
+    ends the method (as if drawn one by one), while the seconds include the whole last wave.
+    """
+    spec = EvalSpec(
+        (problem.id,), model=args.model, max_tokens=args.max_tokens, samples=WAVE, temperature=0.8
+    )
     setup = problem_imports(problem)
     t0 = time.perf_counter()
-    tokens, codes, chosen = 0, [], None
-    while not codes or (tokens < budget and problem.visible_tests and len(codes) < 64):
+    tokens, codes, chosen, done = 0, [], None, False
+    while not done:
         [res] = backend.generate([code_request(problem, spec, seed=args.seed * 7919 + len(codes))])
-        tokens += res.completion_tokens
-        codes.append(code_from(res.completions[0], problem))
-        if problem.visible_tests and run_tests(codes[-1], problem.visible_tests, setup=setup).passed:
-            chosen = codes[-1]
-            break
+        for completion in res.completions:
+            tokens += completion.completion_tokens
+            codes.append(code_from(completion, problem))
+            if problem.visible_tests and run_tests(codes[-1], problem.visible_tests, setup=setup).passed:
+                chosen = codes[-1]
+            if chosen is not None or tokens >= budget or not problem.visible_tests or len(codes) >= 64:
+                done = True
+                break
     answer = chosen if chosen is not None else codes[0]
     return Row(
         "best_of_n",
