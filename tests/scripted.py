@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -41,9 +42,12 @@ class ScriptedBackend:
     name: str = "scripted"
     model_id: str = "scripted-v1"
     calls: list[list[GenerationRequest]] = field(default_factory=list)
+    delay_s: float = 0.0  # seconds each call takes, to watch progress while a call is in flight
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         self.calls.append(list(requests))
+        if self.delay_s:
+            time.sleep(self.delay_s)
         return [self._answer(req) for req in requests]
 
     def calls_with(self, tag: str) -> list[list[GenerationRequest]]:

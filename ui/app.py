@@ -37,7 +37,19 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
             create_evaluate_tab(ctx)
             create_compare_tab(ctx)
             create_reward_tab(ctx, search.run_id)
+    keep_outputs_on_error(app)
     return app
+
+
+def keep_outputs_on_error(app: gr.Blocks) -> None:
+    """No event paints Gradio's status over its outputs.
+
+    That overlay is what turns a failed handler into red "Error" pills over every output, hiding what
+    they held; without it an error is the toast alone and every output keeps its value. Progress is
+    each tab's own status line (phase, elapsed time, ETA), so the spinner is not missed.
+    """
+    for block_fn in app.fns.values():
+        block_fn.show_progress = "hidden"
 
 
 def read_auth(spec: str | None) -> list[tuple[str, str]] | None:

@@ -108,7 +108,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
         if not rid:
             raise gr.Error("pick a run first: click its row in the table")
         run = act.get_run(ctx, rid)
-        return (*act.render(run), run.id, gr.Tabs(selected="search"))
+        return (*act.render(run), *act.panel_values(run), run.id, gr.Tabs(selected="search"))
 
     outputs = [problem, model, status, annotator, count, table]
     for trigger in (refresh_btn.click, tab.select):
@@ -118,6 +118,10 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
     text.submit(on_refresh, filters, outputs, api_name=False)
     table.select(on_pick, None, chosen, api_name=False)
     open_btn.click(
-        on_open, [chosen], [*search.view, search.saved_run, tabs], api_name="open_run", concurrency_id="model"
+        on_open,
+        [chosen],
+        [*search.view, *search.panel, search.saved_run, tabs],
+        api_name="open_run",
+        concurrency_id="model",
     )
     return tab

@@ -8,17 +8,20 @@ with one clear line, and leave the run as it was.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from core.config import ConfigError, SearchConfig, preset
+from core.config import PRESETS, ConfigError, SearchConfig, preset
 from core.llm import BackendError
 from core.problems.problem import Problem, custom_problem, get_problem
 from core.prompts import format_steps
@@ -35,16 +38,55 @@ NO_RUN = "No search yet: pick a problem and press **New search**, **Step** or **
 
 
 def resolve_problem(problem_id: str | None, text: str) -> Problem:
-    """The picked HumanEval problem if its text is unchanged (or empty), else a custom problem from the text."""
+    """The picked HumanEval problem if its text is unchanged, else a custom problem from the text.
+
+    An empty editor is an error, not the picked problem: what runs is always what the page shows.
+    """
+    if not text.strip():
+        raise ValueError("the problem text is empty: pick a HumanEval problem or type one")
     if problem_id:
         picked = get_problem(problem_id)
-        if not text.strip() or text.strip() == picked.prompt.strip():
+        if text.strip() == picked.prompt.strip():
             return picked
     return custom_problem(text)
 
 
+KNOBS = ("max_iterations", "k", "c", "temperature", "seed")  # the fields with a control of their own
+
+
+def knob_values(config: SearchConfig) -> tuple:
+    return tuple(getattr(config, name) for name in KNOBS)
+
+
+def panel_values(run: Run) -> tuple:
+    """(picker, problem text, preset, *knobs, overrides) that rebuild this run's config exactly.
+
+    The preset is the one the config differs least from; every other difference goes to the overrides.
+    """
+    tree = run.search.tree
+    config = tree.config.to_dict()
+
+    def differences(name: str, knobs: bool = False) -> dict[str, Any]:
+        base = PRESETS[name].to_dict()
+        return {k: v for k, v in config.items() if (knobs or k not in KNOBS) and base.get(k) != v}
+
+    name = min(PRESETS, key=lambda n: (len(differences(n)), len(differences(n, knobs=True))))
+    extra = differences(name)
+    picker = tree.problem.id if tree.problem.source == "humaneval" else None
+    return (
+        picker,
+        tree.problem.prompt,
+        name,
+        *knob_values(tree.config),
+        json.dumps(extra) if extra else "",
+    )
+
+
+OVERRIDES_WIN = "A field set here wins over its control above (k, c, temperature, seed, iterations)."
+
+
 def build_config(preset_name: str, knobs: dict[str, Any], advanced: str = "") -> SearchConfig:
-    """A preset, overridden by the visible knobs, then by a JSON object of any other fields."""
+    """A preset, overridden by the visible knobs, then by the JSON overrides (which win on a shared field)."""
     extra: dict[str, Any] = {}
     if advanced and advanced.strip():
         try:
@@ -55,11 +97,11 @@ def build_config(preset_name: str, knobs: dict[str, Any], advanced: str = "") ->
             ) from None
         if not isinstance(extra, dict):
             raise ConfigError("advanced settings must be a JSON object of config fields")
-    changes = {k: v for k, v in knobs.items() if v is not None}
+    changes = {k: v for k, v in knobs.items() if v is not None} | extra
     for key in ("k", "max_iterations", "seed", "max_depth"):
         if isinstance(changes.get(key), float) and changes[key].is_integer():
             changes[key] = int(changes[key])
-    return preset(preset_name).replace(**changes, **extra)
+    return preset(preset_name).replace(**changes)
 
 
 # --- rendering --------------------------------------------------------------------------
@@ -189,11 +231,54 @@ def new_search(
     return run
 
 
+POLL_S = 0.5  # how often a running action refreshes its progress line
+
+
 def step(run: Run) -> None:
     search = run.search
     if search.finished:
         _resume(search, 1)
     _step_or_pause(search)
+
+
+def live(work: Callable[[], None], line: Callable[[], str], every: float = POLL_S) -> Iterator[str]:
+    """Run ``work`` in a thread, yielding ``line()`` every ``every`` seconds until it ends; its error is raised here."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the caller's thread, which shows it
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name="search-action", daemon=True)
+    worker.start()
+    while True:
+        worker.join(every)
+        if not worker.is_alive():
+            break
+        yield line()
+    if failure:
+        raise failure[0]
+
+
+def progress_line(search: Search, started: float, done: int = 0, total: int = 1) -> str:
+    """What a running Step or Run shows: the phase now, time spent, and an ETA once an iteration is done."""
+    now = search.activity
+    elapsed = time.monotonic() - started
+    eta = f" · about {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
+    of = f" ({done + 1} of {total} this run)" if total > 1 else ""
+    doing = now.describe() if now is not None else f"iteration {search.tree.iteration + 1} · starting"
+    return (
+        f"**{search.tree.problem.id}** · ⏳ running {doing}{of} · {len(search.tree.nodes)} nodes · "
+        f"{elapsed:.0f} s elapsed{eta}"
+    )
+
+
+def step_live(run: Run) -> Iterator[str]:
+    """:func:`step`, yielding a progress line while the iteration runs."""
+    started = time.monotonic()
+    yield from live(lambda: step(run), lambda: progress_line(run.search, started))
 
 
 def _resume(search: Search, n: int) -> None:
@@ -213,16 +298,22 @@ def _step_or_pause(search: Search) -> None:
         ) from None
 
 
-def run_iterations(run: Run, n: int) -> Iterator[None]:
-    """Step up to ``n`` times, yielding after each; Pause (the run's flag) ends the loop early."""
+def run_iterations(run: Run, n: int) -> Iterator[str | None]:
+    """Step up to ``n`` times: a progress line while an iteration runs, None after each one.
+
+    Pause (the run's flag) ends the loop after the iteration in flight.
+    """
     search = run.search
     if n < 1:
         raise gr.Error("iterations must be at least 1")
     run.stop_requested.clear()
     _resume(search, n)
+    started, done = time.monotonic(), 0
     while not search.finished and not run.stop_requested.is_set():
-        _step_or_pause(search)
-        yield
+        line = functools.partial(progress_line, search, started, done, n)
+        yield from live(lambda: _step_or_pause(search), line)
+        done += 1
+        yield None
 
 
 def steer(run: Run, action: str, node: float | None, text: str = "") -> int | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from core.config import PRESETS, ConfigError
+from core.config import PRESETS, ConfigError, preset
 from core.problems.problem import get_problem, load_humaneval
 from core.search.mcts import Search
 from core.search.rescore import rescore_subtree
@@ -19,7 +19,8 @@ from ui.context import StudioContext
 from ui.inspector import execution_summary, inspect_node
 from ui.tree_view import create_tree_view, selected_node_id, tree_view_payload
 
-ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_bonus": 10}'
+ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_bonus": 0.8}'
+DEFAULT_PRESET = "paper defaults"
 
 
 def problem_choices() -> list[tuple[str, str]]:
@@ -49,10 +50,12 @@ class SearchTab:
     run_id: gr.Textbox
     view: list[gr.components.Component]
     saved_run: gr.BrowserState
+    panel: list[gr.components.Component]  # the left panel: follows a run when one is attached
 
 
 def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     """Build the tab; every action that changes a run saves it to the store when it completes."""
+    its0, k0, c0, temp0, seed0 = act.knob_values(preset(DEFAULT_PRESET))
     with gr.Tab("Search", id="search") as tab:
         run_id = gr.Textbox(visible="hidden", elem_id="run-id")  # in the DOM (for tests), not shown
         saved_run = gr.BrowserState(None, storage_key="sra-studio-run")
@@ -79,7 +82,9 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                     max_lines=14,
                 )
                 with gr.Row():
-                    preset = gr.Dropdown(list(PRESETS), value="paper defaults", label="Preset", min_width=140)
+                    preset_box = gr.Dropdown(
+                        list(PRESETS), value=DEFAULT_PRESET, label="Preset", min_width=140
+                    )
                     adapter = gr.Dropdown(
                         ctx.adapter_choices(),
                         value="",
@@ -90,7 +95,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                     )
                 with gr.Row():
                     iterations = gr.Number(
-                        4,
+                        its0,
                         minimum=1,
                         maximum=500,
                         precision=0,
@@ -98,14 +103,16 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         min_width=80,
                         elem_id="iterations",
                     )
-                    k = gr.Number(3, minimum=1, maximum=16, precision=0, label="k children", min_width=80)
-                    seed = gr.Number(0, minimum=0, precision=0, label="Seed", min_width=80)
+                    k = gr.Number(k0, minimum=1, maximum=16, precision=0, label="k children", min_width=80)
+                    seed = gr.Number(seed0, minimum=0, precision=0, label="Seed", min_width=80)
                 with gr.Row():
-                    c = gr.Number(0.5, minimum=0, label="c (UCB)", min_width=80)
-                    temperature = gr.Number(0.7, minimum=0, maximum=2, label="Temperature", min_width=80)
+                    c = gr.Number(c0, minimum=0, label="c (UCB)", min_width=80)
+                    temperature = gr.Number(temp0, minimum=0, maximum=2, label="Temperature", min_width=80)
                 with gr.Accordion("More settings (JSON of config fields)", open=False):
                     advanced = gr.Code(value="", language="json", label="Overrides", lines=3)
-                    gr.Markdown(f"Example: `{ADVANCED_HINT}`. Fields: see `core/config.py`.")
+                    gr.Markdown(
+                        f"Example: `{ADVANCED_HINT}`. Fields: see `core/config.py`. {act.OVERRIDES_WIN}"
+                    )
                 with gr.Row():
                     download = gr.DownloadButton("Download tree", elem_id="download-btn")
                     upload = gr.UploadButton("Upload tree", file_types=[".json"], elem_id="upload-btn")
@@ -157,7 +164,13 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         rescore_out = gr.Markdown(elem_id="rescore-result")
 
     view = [run_id, tree, status, best, code, timeline, replay]
-    knobs = [preset, iterations, k, c, temperature, seed, advanced, adapter]
+    knobs = [preset_box, iterations, k, c, temperature, seed, advanced, adapter]
+    panel = [picker, text, preset_box, iterations, k, c, temperature, seed, advanced]
+    skip_view = tuple(gr.skip() for _ in view)
+
+    def attached(run):
+        """A run's view and the left panel set to the run, so the next New search or Run uses its settings."""
+        return (*act.render(run), *act.panel_values(run))
 
     def config_from(preset_name, its, k_, c_, temp, seed_, adv):
         try:
@@ -172,26 +185,43 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
         run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
-        return (*act.render(run), run.id)
+        return (*attached(run), run.id)
 
-    def on_step(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
+    def followed(run, n):
+        """After an iteration: the view, the saved id and the inspector on the selected node as it is now."""
+        return (*act.render(run, _node_or_none(n)), run.id, inspect(ctx, run.id, n))
+
+    def progress(line):
+        """Mid-iteration: only the status line changes (the tree is being written in another thread)."""
+        status_at = view.index(status)
+        return (*skip_view[:status_at], line, *skip_view[status_at + 1 :], gr.skip(), gr.skip())
+
+    def on_step(rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         run = act.find_run(ctx, rid)
         if run is None:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
             run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
-        act.step(run)
+        for line in act.step_live(run):
+            yield progress(line)
         act.save(ctx, run)
-        return (*act.render(run), run.id)
+        yield followed(run, n)
 
-    def on_run(rid, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
+    def on_run(rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         run = act.find_run(ctx, rid)
-        if run is None or not run.search.can_continue():
+        fresh = run is None or not run.search.can_continue()
+        if fresh:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
             run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
-        yield (*act.render(run), run.id)
-        for _ in act.run_iterations(run, int(its or 1)):
+            n = None
+        yield followed(run, n)
+        # a new search runs its whole budget (an override may have set it); a continued one runs the field's count
+        count = run.search.config.max_iterations if fresh else int(its or 1)
+        for line in act.run_iterations(run, count):
+            if line is not None:
+                yield progress(line)
+                continue
             act.save(ctx, run)
-            yield (*act.render(run), run.id)
+            yield followed(run, n)
 
     def on_pause(rid):
         run = ctx.runs.get(rid)
@@ -240,14 +270,14 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         rid = ctx.runs.add(Search(loaded, act.backend(ctx)), owner=_owner(request))
         run = ctx.runs.get(rid)
         act.save(ctx, run)
-        return (*act.render(run), run.id)
+        return (*attached(run), run.id)
 
     def on_load(saved):
         try:
             run = act.find_run(ctx, saved)
         except gr.Error:
             run = None  # a stored run that cannot be reopened now: start clean rather than fail the page
-        return act.render(run) if run is not None else gr.skip()
+        return attached(run) if run is not None else gr.skip()
 
     def get_tree(rid: str) -> str:
         """The whole tree as sra-tree/1 JSON."""
@@ -258,12 +288,22 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         "concurrency_id": "model",
         "concurrency_limit": SERVER_SESSIONS if ctx.backend == "openai" else 1,
     }
-    new_btn.click(on_new, [picker, text, *knobs], [*view, saved_run], api_name="new_search", **model_queue)
+    new_btn.click(
+        on_new, [picker, text, *knobs], [*view, *panel, saved_run], api_name="new_search", **model_queue
+    )
     step_btn.click(
-        on_step, [run_id, picker, text, *knobs], [*view, saved_run], api_name="step", **model_queue
+        on_step,
+        [run_id, node, picker, text, *knobs],
+        [*view, saved_run, inspector],
+        api_name="step",
+        **model_queue,
     )
     running = run_btn.click(
-        on_run, [run_id, picker, text, *knobs], [*view, saved_run], api_name="run", **model_queue
+        on_run,
+        [run_id, node, picker, text, *knobs],
+        [*view, saved_run, inspector],
+        api_name="run",
+        **model_queue,
     )
     pause_btn.click(on_pause, [run_id], None, api_name="pause", queue=False)
     stop_btn.click(on_stop, [run_id], view, api_name="stop", cancels=[running])
@@ -286,15 +326,21 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     tree.select(on_select, [run_id], [node, inspector], api_name=False)
     node.input(lambda rid, n: inspect(ctx, rid, n), [run_id, node], inspector, api_name="inspect")
     replay.release(on_replay, [run_id, replay], tree, api_name="replay")
-    picker.change(pick_problem, picker, text, api_name="pick_problem")
+    picker.input(pick_problem, picker, text, api_name="pick_problem")  # the user's pick, not a run's attach
+    preset_box.input(
+        lambda name: act.knob_values(preset(name)),
+        preset_box,
+        [iterations, k, c, temperature, seed],
+        api_name=False,
+    )
     adapter.focus(lambda: gr.update(choices=ctx.adapter_choices()), None, adapter, api_name=False)
     download.click(
         lambda rid: act.tree_file(act.get_run(ctx, rid)), run_id, download, api_name="download_tree"
     )
-    upload.upload(on_upload, upload, [*view, saved_run], api_name="upload_tree")
+    upload.upload(on_upload, upload, [*view, *panel, saved_run], api_name="upload_tree")
     with tab:  # an API-only endpoint must live in a tab when the tab sits in gr.Tabs
         gr.api(get_tree, api_name="get_tree")
-    app.load(on_load, saved_run, view)
+    app.load(on_load, saved_run, [*view, *panel])
 
     def on_execute(rid, n):
         run = act.get_run(ctx, rid)
@@ -327,7 +373,11 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         api_name="rescore",
         **model_queue,
     )
-    return SearchTab(run_id, view, saved_run)
+    return SearchTab(run_id, view, saved_run, panel)
+
+
+def _node_or_none(n: float | None) -> int | None:
+    return int(n) if n is not None else None
 
 
 def _owner(request: gr.Request | None) -> str:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from core.config import SearchConfig
 from core.llm import BackendError, LLMBackend
 from core.problems.problem import Problem
+from core.search.activity import Activity
 from core.search.backprop import backpropagate
 from core.search.grounding import ground_many
 from core.search.reasoner import Reasoner
@@ -97,6 +98,7 @@ class Search(Steering):
         self._started = time.monotonic()
         self.paused = ""  # why the last iteration failed; "" when it did not
         self._undo: _Undo | None = None
+        self.activity: Activity | None = None  # the phase running now (None between iterations)
 
     @classmethod
     def start(cls, problem: Problem, config: SearchConfig, backend: LLMBackend) -> Search:
@@ -139,6 +141,7 @@ class Search(Steering):
                 raise SearchPaused(f"search paused at iteration {it}: {self.paused}") from exc
             finally:
                 self._undo = None
+                self.activity = None
             if not tree.stopped and counted:
                 tree.iteration = it
                 self._check_budget()
@@ -155,6 +158,7 @@ class Search(Steering):
     def _iterate(self, it: int) -> bool:
         """One iteration; False when it changed nothing worth counting (every proposal was dropped)."""
         tree, cfg = self.tree, self.config
+        self._doing("select", it)
         chosen = select(tree, it)
         if chosen is None:
             self._stop("exhausted", it)
@@ -184,6 +188,7 @@ class Search(Steering):
             return True
         analysis = ""
         if cfg.reflection and node.depth > 0:
+            self._doing("reflect", it, node)
             record = self.reasoner.reflect(tree.steps(node.id))
             node.reflection = record
             tree.log(EventKind.REFLECTED, node.id, it, is_end=record.is_end, parsed=record.parsed)
@@ -209,6 +214,7 @@ class Search(Steering):
         tree, cfg = self.tree, self.config
         siblings = [tree.nodes[c].step for c in node.children if not tree.nodes[c].stale]
         records = []
+        self._doing("propose", it, node)
         for _ in range(cfg.propose_retries + 1):
             record, steps = self.reasoner.propose(
                 tree.steps(node.id), analysis, cfg.k, siblings=siblings, iteration=it
@@ -236,6 +242,7 @@ class Search(Steering):
 
     def _appraise(self, nodes: list[Node], it: int) -> None:
         """Score new nodes with the critic (one batched call) and, when grounded, with their code's tests."""
+        self._doing("critic", it, nodes[0].parent)
         records = self.reasoner.critique([self.tree.steps(n.id) for n in nodes])
         for node, record in zip(nodes, records, strict=True):
             node.critic = record
@@ -249,6 +256,7 @@ class Search(Steering):
     def _rollout(self, node: Node, it: int) -> None:
         """One-step greedy rollout: sample a few next steps, keep the best critic value."""
         cfg = self.config
+        self._doing("rollout", it, node)
         steps = self.tree.steps(node.id)
         proposal, candidates = self.reasoner.propose(steps, "", cfg.rollout_width, iteration=it)
         critics = self.reasoner.critique([[*steps, c] for c in candidates])
@@ -266,6 +274,9 @@ class Search(Steering):
             weight=cfg.rollout_weight,
         )
         self.tree.log(EventKind.ROLLOUT, node.id, it, best=best, before=before, after=node.value)
+
+    def _doing(self, phase: str, it: int, node: Node | int | None = None) -> None:
+        self.activity = Activity(phase, it, node.id if isinstance(node, Node) else node)
 
     # --- ends -----------------------------------------------------------------------
     def _make_terminal(self, node: Node, reason: str, it: int) -> None:
@@ -288,6 +299,8 @@ class Search(Steering):
 
     def _write_code(self, nodes: list[Node], it: int) -> None:
         todo = [n for n in nodes if n.code is None]
+        if todo:
+            self._doing("code", it, todo[0].id if len(todo) == 1 else todo[0].parent)
         for node, record in zip(
             todo, self.reasoner.to_code_many([self.tree.steps(n.id) for n in todo]), strict=True
         ):
@@ -308,6 +321,8 @@ class Search(Steering):
     ) -> list[ExecutionRecord]:
         """Each node's code on the tests (the one place that passes the config's test knobs)."""
         cfg = self.config
+        if self.activity is not None:
+            self._doing("tests", self.activity.iteration, nodes[0].id if len(nodes) == 1 else nodes[0].parent)
         critics = [critic if critic is not None else n.critic.value if n.critic else n.value for n in nodes]
         return ground_many(
             self.tree.problem,
@@ -349,8 +364,12 @@ class Search(Steering):
             if node.depth == 0 and node.code is None:
                 raise ValueError("the root has no reasoning to turn into code")
             it = self.tree.iteration
-            self._write_code([node], it)
-            [record] = self._run_tests([node], self.config.exec_weight, applied=False)
+            try:
+                self._write_code([node], it)
+                self._doing("tests", it, node)
+                [record] = self._run_tests([node], self.config.exec_weight, applied=False)
+            finally:
+                self.activity = None
             node.check = record
             self._log_execution(node, record, it, check=True)
             return record
@@ -403,7 +422,10 @@ class Search(Steering):
         with self.lock:
             node = self.tree.node(node_id) if node_id is not None else self.best_node()
             node.code = None  # written afresh, even when it had code
-            self._write_code([node], self.tree.iteration)
+            try:
+                self._write_code([node], self.tree.iteration)
+            finally:
+                self.activity = None
             return node.code
 
     def answer_code(self) -> CodeRecord:

@@ -117,6 +117,7 @@ def test_the_studio_searches_through_the_server(vllm_server):
 
     from ui.app import build_app
     from ui.context import StudioContext
+    from ui.search_tab import pick_problem as prompt_of
     from ui.sessions import BackendPool
 
     ctx = StudioContext(backend="openai", backends=BackendPool(options={"base_url": vllm_server.base_url}))
@@ -128,8 +129,8 @@ def test_the_studio_searches_through_the_server(vllm_server):
 
         def session(problem: str) -> dict:
             c = Client(url, verbose=False)
-            run_id = c.predict(problem, "", *knobs, api_name="/new_search")[0]
-            c.predict(run_id, problem, "", *knobs, api_name="/run")
+            run_id = c.predict(problem, prompt_of(problem), *knobs, api_name="/new_search")[0]
+            c.predict(run_id, None, problem, prompt_of(problem), *knobs, api_name="/run")
             return json.loads(c.predict(run_id, api_name="/get_tree"))
 
         with ThreadPoolExecutor(2) as pool:

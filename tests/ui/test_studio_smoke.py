@@ -60,14 +60,16 @@ def studio():
 def test_studio_answers_on_loopback_and_runs_a_search(studio):
     from gradio_client import Client
 
+    from ui.search_tab import pick_problem as prompt_of
+
     with urllib.request.urlopen(studio, timeout=5) as resp:
         assert "SRA-MCTS Studio" in resp.read().decode()
     client = Client(studio, verbose=False)
     knobs = ["quick demo", 1, 2, 0.5, 0.7, 0, "", ""]
-    out = client.predict("HumanEval/2", "", *knobs, api_name="/new_search")
+    out = client.predict("HumanEval/2", prompt_of("HumanEval/2"), *knobs, api_name="/new_search")
     run_id = out[0]
     assert run_id and "HumanEval/2" in out[2] and "iteration 0" in out[2]
-    out = client.predict(run_id, "HumanEval/2", "", *knobs, api_name="/step")
+    out = client.predict(run_id, None, "HumanEval/2", prompt_of("HumanEval/2"), *knobs, api_name="/step")
     assert "iteration 1" in out[2] and "Best path" in out[3]
     tree = json.loads(client.predict(run_id, api_name="/get_tree"))
     assert tree["schema"] == "sra-tree/1" and len(tree["nodes"]) >= 2

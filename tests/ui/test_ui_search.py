@@ -25,14 +25,17 @@ def make_run(ctx, **knobs):
 def test_picked_problem_is_used_unless_edited():
     text = pick_problem("HumanEval/3")
     assert act.resolve_problem("HumanEval/3", text).id == "HumanEval/3"
-    assert act.resolve_problem("HumanEval/3", "").id == "HumanEval/3"
+    with pytest.raises(ValueError, match="problem text is empty"):  # never the picked problem unseen
+        act.resolve_problem("HumanEval/3", "  ")
     assert act.resolve_problem("HumanEval/3", text + "\n# my twist\n").source == "custom"
 
 
 def test_run_streams_each_iteration_and_pause_stops_it(ctx):
     run = make_run(ctx)
     steps = 0
-    for _ in act.run_iterations(run, 5):
+    for line in act.run_iterations(run, 5):
+        if line is not None:
+            continue  # a progress line mid-iteration
         steps += 1
         if steps == 2:
             run.stop_requested.set()
@@ -80,3 +83,50 @@ def test_bad_settings_are_clear_errors(ctx):
         act.new_search(ctx, None, "  ", act.build_config("paper defaults", {}), owner="a")
     with pytest.raises(gr.Error, match="neither open nor in the database"):
         act.get_run(ctx, "deadbeef")
+
+
+CONTROLS = {"max_iterations": 4, "k": 3, "c": 0.5, "temperature": 0.7, "seed": 0}
+OVERRIDDEN = {"max_iterations": 7, "k": 2, "c": 0.125, "temperature": 0.25, "seed": 11}
+
+
+@pytest.mark.parametrize("field", sorted(CONTROLS))
+def test_an_override_of_a_field_with_its_own_control_wins_over_the_control(field):
+    import json
+
+    config = act.build_config("paper defaults", CONTROLS, json.dumps({field: OVERRIDDEN[field]}))
+    assert getattr(config, field) == OVERRIDDEN[field]
+    others = {k: v for k, v in CONTROLS.items() if k != field}
+    assert {k: getattr(config, k) for k in others} == others  # the other controls still apply
+
+
+def test_a_bad_override_of_a_controlled_field_is_a_clear_error():
+    with pytest.raises(ValueError, match="k must be between"):
+        act.build_config("paper defaults", CONTROLS, '{"k": 0}')
+
+
+@pytest.mark.parametrize("name", ["paper defaults", "quick demo", "wide", "runs the examples"])
+def test_the_panel_rebuilds_an_attached_runs_config_exactly(ctx, name):
+    config = act.build_config(name, {"k": 2, "seed": 5}, '{"end_gate": 0.5, "max_depth": 3}')
+    run = act.new_search(ctx, "HumanEval/4", pick_problem("HumanEval/4"), config, owner="a")
+    picker, text, preset_name, *knobs, overrides = act.panel_values(run)
+    assert picker == "HumanEval/4" and text == pick_problem("HumanEval/4")
+    rebuilt = act.build_config(preset_name, dict(zip(act.KNOBS, knobs, strict=True)), overrides)
+    assert rebuilt == run.search.tree.config
+
+
+def test_the_panel_of_a_custom_problem_holds_its_text_and_no_pick(ctx):
+    run = act.new_search(ctx, "HumanEval/4", "def f(x):\n    return x\n", act.build_config("wide", {}), "a")
+    picker, text, preset_name, *_ = act.panel_values(run)
+    assert picker is None and "def f(x)" in text and preset_name == "wide"
+
+
+def test_a_run_reports_its_phase_while_an_iteration_is_in_flight():
+    slow = StudioContext(
+        backends=BackendPool(loader=lambda kind, model: ScriptedBackend(delay_s=act.POLL_S * 1.5))
+    )
+    run = make_run(slow)
+    lines = [line for line in act.run_iterations(run, 2) if line is not None]
+    assert lines, "no progress line while the model was busy"
+    assert any("proposing next steps" in line for line in lines)
+    assert any("scoring the new steps" in line for line in lines)
+    assert any("2 of 2 this run" in line and "s left" in line for line in lines)  # an ETA after one iteration

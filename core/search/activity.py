@@ -1,0 +1,34 @@
+"""What a search is doing right now, for a live progress line read from another thread.
+
+The search replaces its :class:`Activity` (never mutates it) as each phase of an iteration
+begins, so a reader always sees one consistent value without taking the search's lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+PHASES = {
+    "select": "selecting a node by UCB",
+    "reflect": "reflecting on the path",
+    "propose": "proposing next steps",
+    "critic": "scoring the new steps with the critic",
+    "code": "writing code for the paths",
+    "tests": "running the visible tests",
+    "rollout": "rolling out one step ahead",
+}
+
+
+@dataclass(frozen=True)
+class Activity:
+    phase: str  # a key of PHASES
+    iteration: int  # the iteration this phase belongs to
+    node: int | None = None  # the node it works on, when one
+    since: float = field(default_factory=time.monotonic)
+
+    def describe(self, now: float | None = None) -> str:
+        """E.g. "iteration 3 · proposing next steps at node #4 · 2.1 s"."""
+        spent = (time.monotonic() if now is None else now) - self.since
+        where = f" at node #{self.node}" if self.node is not None else ""
+        return f"iteration {self.iteration} · {PHASES.get(self.phase, self.phase)}{where} · {spent:.1f} s"
