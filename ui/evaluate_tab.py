@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from core.backends.adapters import UnknownAdapter, get_adapter
 from core.evaluation.report import EVAL_COLUMNS, PROBLEM_COLUMNS, chart_points, eval_rows, problem_rows, rates
 from core.evaluation.run import evaluate
+from core.evaluation.solvers import Doing
 from core.evaluation.spec import EvalSpec, ProblemResult, pass_at
 from core.evaluation.tables import EvalTables
 from core.problems.problem import UnknownProblem
@@ -71,15 +72,24 @@ def chart(ctx: StudioContext) -> go.Figure:
     return fig
 
 
-def progress_line(state: str, spec: EvalSpec, results: list[ProblemResult], started: float) -> str:
+def progress_line(
+    state: str, spec: EvalSpec, results: list[ProblemResult], started: float, doing: Doing | None = None
+) -> str:
+    """Counts, pass@k so far, elapsed time, an ETA (once a problem is done) and, while running, what runs now."""
     done, total = len(results), len(spec.problems)
     elapsed = time.monotonic() - started
-    eta = f" · about {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
+    if 0 < done < total:
+        eta = f" · about {elapsed / done * (total - done):.0f} s left"
+    elif done == 0 and state == "running":
+        eta = " · the time left is known after the first problem"
+    else:
+        eta = ""
     unseen = [r for r in results if not r.in_training_data]
+    now = f"  \nnow: {doing.describe()}" if doing is not None and state == "running" else ""
     return (
         f"**{state}** · {done}/{total} problems · {rates(pass_at(results, spec.k))} "
         f"(not in training data: {rates(pass_at(unseen, spec.k))}) · "
-        f"{done - len(unseen)} in the adapter's training data · {elapsed:.0f} s{eta}"
+        f"{done - len(unseen)} in the adapter's training data · {elapsed:.0f} s elapsed{eta}{now}"
     )
 
 
@@ -123,6 +133,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
         stop.clear()
         box: dict = {}
         done: list[ProblemResult] = []
+        doing = Doing()
         started = time.monotonic()
 
         def work() -> None:
@@ -134,6 +145,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
                     stop=stop,
                     training_problems=training,
                     store=ctx.store,
+                    doing=doing,
                 )
             except Exception as exc:  # shown in the tab; the worker must not die silently
                 box["error"] = f"{type(exc).__name__}: {exc}"
@@ -143,13 +155,12 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
         shown = -1
         while worker.is_alive():
             worker.join(1.0)
-            if len(done) != shown:
-                shown = len(done)
-                yield (
-                    progress_line("running", spec, list(done), started),
-                    problem_rows(list(done)),
-                    *listing(),
-                )
+            line = progress_line("running", spec, list(done), started, doing)
+            if len(done) == shown:  # only the line moves: elapsed time and what runs now
+                yield line, gr.skip(), gr.skip(), gr.skip()
+                continue
+            shown = len(done)
+            yield line, problem_rows(list(done)), *listing()
         if "error" in box:
             raise gr.Error(f"the evaluation failed: {box['error']}")
         result = box["result"]

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from core.evaluation.solvers import Solver
+from core.evaluation.solvers import Doing, Solver
 from core.evaluation.spec import EvalResult, EvalSpec, ProblemResult
 from core.evaluation.tables import EvalTables
 from core.llm import LLMBackend
@@ -47,8 +47,11 @@ def evaluate(
     stop: threading.Event | None = None,
     training_problems: Iterable[str] = frozenset(),
     store: Store | None = None,
+    doing: Doing | None = None,
 ) -> EvalResult:
     """Run ``spec`` on ``backend``; with a ``store``, the result is saved after every problem.
+
+    ``doing``, when given, is kept up to date with what runs now (for a live progress line).
 
     A set ``stop`` ends the run between problems (mcts: between iterations, and the
     unfinished problem is dropped); the result then has status "stopped".
@@ -68,7 +71,7 @@ def evaluate(
 
     save()
     problems = [get_problem(p) for p in spec.problems]
-    solver = Solver(spec, backend, stop=stop, store=store)
+    solver = Solver(spec, backend, stop=stop, store=store, doing=doing)
     try:
         for chunk in solver.chunks(problems):
             if stop is not None and stop.is_set():

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from core.evaluation.spec import EvalSpec, ProblemResult
 from core.execution.sandbox import SandboxJob, SandboxPool
@@ -67,6 +68,24 @@ def code_from(completion: Completion, problem: Problem) -> str:
     return extract_code(text + closing, problem.entry_point, problem.prompt).code
 
 
+@dataclass
+class Doing:
+    """What an evaluation works on right now, written by the solver and read by a progress line elsewhere."""
+
+    text: str = "starting"
+    since: float = field(default_factory=time.monotonic)
+    search: Search | None = None  # mcts: the search in flight, whose phase is finer than ``text``
+
+    def set(self, text: str, search: Search | None = None) -> None:
+        self.text, self.since, self.search = text, time.monotonic(), search
+
+    def describe(self) -> str:
+        inner = self.search.activity if self.search is not None else None
+        if inner is not None:
+            return f"{self.text} · {inner.describe()}"
+        return f"{self.text} · {time.monotonic() - self.since:.0f} s"
+
+
 class Solver:
     """Produces and judges the samples of each problem; owns the sandbox pool."""
 
@@ -78,8 +97,10 @@ class Solver:
         stop: threading.Event | None = None,
         store: Store | None = None,
         workers: int = 2,
+        doing: Doing | None = None,
     ) -> None:
         self.spec, self.backend, self.stop, self.store = spec, backend, stop, store
+        self.doing = doing or Doing()
         self.pool = SandboxPool(workers)
         self._calls = 0
 
@@ -99,12 +120,15 @@ class Solver:
 
     def _judge(self, problems: list[Problem], codes: list[list[str]]) -> list[list[VerdictSummary]]:
         jobs = [hidden_job(p, c) for p, cs in zip(problems, codes, strict=True) for c in cs]
+        self.doing.set(f"running the hidden tests of {_names(problems)} ({len(jobs)} programs)")
         flat = iter([summarize(v) for v in self.pool.run_many(jobs)])
         return [[next(flat) for _ in cs] for cs in codes]
 
     def _greedy(self, problems: list[Problem]) -> list[ProblemResult]:
         seed = (self.spec.seed * 1_000_003 + self._calls) % 2**31
         self._calls += 1
+        n = self.spec.samples
+        self.doing.set(f"writing code for {_names(problems)}" + (f" ({n} samples each)" if n > 1 else ""))
         replies = self.backend.generate([code_request(p, self.spec, seed) for p in problems])
         codes = [[code_from(c, p) for c in r.completions] for p, r in zip(problems, replies, strict=True)]
         verdicts = self._judge(problems, codes)
@@ -130,10 +154,13 @@ class Solver:
         tokens = 0
         for sample in range(self.spec.samples):
             search = Search.start(problem, self.spec.search_config(sample), self.backend)
+            of = f" · search {sample + 1} of {self.spec.samples}" if self.spec.samples > 1 else ""
+            self.doing.set(f"{problem.id}{of}", search)
             while not search.finished:
                 if self.stop is not None and self.stop.is_set():
                     return None
                 search.step()
+            self.doing.set(f"{problem.id}: code for the answer")
             codes.append(search.answer_code().code)
             tokens += search.tree.usage.completion_tokens
             if self.store is not None:
@@ -151,3 +178,10 @@ class Solver:
             run_id=run_ids[0] if run_ids else None,
             run_ids=run_ids,
         )
+
+
+def _names(problems: list[Problem]) -> str:
+    """ "HumanEval/3" or "HumanEval/0 … HumanEval/7 (8 problems)"."""
+    if len(problems) == 1:
+        return problems[0].id
+    return f"{problems[0].id} … {problems[-1].id} ({len(problems)} problems, one batch)"

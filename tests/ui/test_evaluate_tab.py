@@ -51,3 +51,21 @@ def test_bad_settings_are_one_clear_error(studio, changes, message):
     with pytest.raises(Exception, match=message):
         client.predict(*form, api_name="/evaluate")
     assert EvalTables(store).evals() == []
+
+
+def test_progress_says_what_runs_now_and_moves_while_a_batch_is_in_flight(tmp_path):
+    store = Store(tmp_path / "studio.db")
+    slow = BackendPool(loader=lambda kind, model: ScriptedBackend(delay_s=3.5))
+    app = build_app(StudioContext(backends=slow, store=store)).queue()
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        job = Client(url, verbose=False).submit(*FORM, api_name="/evaluate")
+        job.result(timeout=120)
+        lines = [out[0] for out in job.outputs()]
+    finally:
+        app.close()
+    running = [line for line in lines if line.startswith("**running**")]
+    assert any("now: writing code for HumanEval/0 … HumanEval/2 (3 problems, one batch)" in x for x in running)
+    assert any("known after the first problem" in line for line in running)
+    assert len(set(running)) >= 2, "the line did not move while the model worked"
+    assert "finished" in lines[-1] and "now:" not in lines[-1]
