@@ -296,6 +296,10 @@ def _step_or_pause(search: Search) -> None:
             f"{exc}. Nothing was lost: the tree is as it was before this iteration. "
             "Press Step or Run to resume once the model is reachable again."
         ) from None
+    except BackendError as exc:  # waiting will not help: say what the model refused
+        raise gr.Error(
+            f"the model cannot run this iteration: {exc}. The tree is as it was before it."
+        ) from None
 
 
 def run_iterations(run: Run, n: int) -> Iterator[str | None]:

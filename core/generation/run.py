@@ -33,7 +33,7 @@ from core.curation.candidates import Decision, path_of
 from core.curation.formats import sft_record
 from core.generation.output import OutputDir
 from core.generation.spec import GenerateProgress, GenerateSpec, GenerateSummary
-from core.llm import BackendError, LLMBackend, ModelNotAvailable
+from core.llm import BackendError, BackendUnavailable, LLMBackend
 from core.problems.problem import Problem
 from core.problems.sources import load_problems
 from core.search.mcts import Search, SearchPaused
@@ -156,7 +156,7 @@ class _Batch:
                 return True
             except BackendError as exc:
                 cause = exc.__cause__ if isinstance(exc, SearchPaused) and exc.__cause__ else exc
-                if isinstance(cause, ModelNotAvailable):
+                if not isinstance(cause, BackendUnavailable):  # a missing model, a refused prompt: final
                     raise _Failed(str(cause) or type(cause).__name__) from exc
                 delay = wait.next_delay()
                 if delay is None:

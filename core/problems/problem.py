@@ -138,10 +138,20 @@ def get_problem(problem_id: str) -> Problem:
 _FIRST_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
 
 
+# Longer than any benchmark's prompt (HumanEval's longest is under 1,500 characters) by a wide margin,
+# and short enough that the problem, a full path of steps and the code reply fit an 8k-token model.
+MAX_PROBLEM_CHARS = 12_000
+
+
 def custom_problem(text: str, tests: str = "", entry_point: str | None = None) -> Problem:
     """A problem typed by the user; ``tests`` holds optional assert lines, one per line."""
     if not text.strip():
         raise ValueError("problem text is empty")
+    if len(text) > MAX_PROBLEM_CHARS:
+        raise ValueError(
+            f"the problem is {len(text):,} characters; the studio takes up to {MAX_PROBLEM_CHARS:,} "
+            "(with the reasoning and the code it must fit the model's context): shorten it"
+        )
     if entry_point is not None:
         entry_point = entry_point.strip()
         if not entry_point.isidentifier():

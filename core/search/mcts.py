@@ -9,10 +9,12 @@ typed events to the tree's log and returns them.
 The search holds no model: it asks a :class:`~core.search.reasoner.Reasoner`. A lock
 makes steering safe between iterations of a search that runs in a thread.
 
-When the backend fails mid-iteration (a server went away, a 5xx after the retries),
-the iteration is undone, so the tree holds exactly what it held before it, a PAUSED
-event records the reason and ``step()`` raises :class:`SearchPaused`. The next
-``step()`` logs RESUMED and runs the iteration again: no node is lost or half made.
+When the backend fails mid-iteration the iteration is undone, so the tree holds exactly
+what it held before it. A failure worth retrying (a server went away, a 5xx after the
+retries: ``BackendUnavailable``) is a pause: a PAUSED event records the reason,
+``step()`` raises :class:`SearchPaused`, and the next ``step()`` logs RESUMED and runs
+the iteration again. Any other backend error (a prompt longer than the model's context,
+a refused key) cannot succeed by waiting: it is raised as it is, and nothing is logged.
 
 Example::
 
@@ -31,7 +33,7 @@ import time
 from dataclasses import dataclass
 
 from core.config import SearchConfig
-from core.llm import BackendError, LLMBackend
+from core.llm import BackendError, BackendUnavailable, LLMBackend
 from core.problems.problem import Problem
 from core.search.activity import Activity
 from core.search.backprop import backpropagate
@@ -120,7 +122,8 @@ class Search(Steering):
     def step(self) -> list[Event]:
         """Run one iteration and return its events ([] when the search has ended).
 
-        Raises :class:`SearchPaused` (the tree unchanged but for a PAUSED event) when the backend fails.
+        Raises :class:`SearchPaused` (the tree unchanged but for a PAUSED event) when the backend is
+        unavailable, and any other :class:`BackendError` as it is (the tree unchanged).
         """
         with self.lock:
             if self.finished:
@@ -136,6 +139,8 @@ class Search(Steering):
                 counted = self._iterate(it)
             except BackendError as exc:
                 self._undo.restore(tree)
+                if not isinstance(exc, BackendUnavailable):
+                    raise
                 self.paused = str(exc) or type(exc).__name__
                 tree.log(EventKind.PAUSED, None, tree.iteration, reason=self.paused)
                 raise SearchPaused(f"search paused at iteration {it}: {self.paused}") from exc

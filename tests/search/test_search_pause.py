@@ -6,23 +6,25 @@ import json
 
 import pytest
 
-from core.llm import BackendUnavailable
+from core.llm import BackendError, BackendUnavailable
 from core.search.mcts import SearchPaused
 from core.tree.events import EventKind
 from tests.scripted import ScriptedBackend
 
+UNREACHABLE = BackendUnavailable("model server http://127.0.0.1:1/v1 unreachable (Connection refused)")
+
 
 class FailOnCall(ScriptedBackend):
-    """Raises BackendUnavailable on the listed (0-based) generate calls, else answers as scripted."""
+    """Raises ``error`` (by default: unreachable) on the listed (0-based) generate calls, else answers."""
 
-    def __init__(self, fail_on: set[int]) -> None:
+    def __init__(self, fail_on: set[int], error: BackendError = UNREACHABLE) -> None:
         super().__init__()
-        self.fail_on, self.count = fail_on, 0
+        self.fail_on, self.count, self.error = fail_on, 0, error
 
     def generate(self, requests):
         self.count += 1
         if self.count - 1 in self.fail_on:
-            raise BackendUnavailable("model server http://127.0.0.1:1/v1 unreachable (Connection refused)")
+            raise self.error
         return super().generate(requests)
 
 
@@ -55,3 +57,14 @@ def test_a_failure_in_any_phase_undoes_the_iteration(make_search, phase):
     steps = {(n["id"], n["step"]) for n in json.loads(before)}
     assert steps < {(n["id"], n["step"]) for n in json.loads(nodes_and_values(search))}
     search.tree.validate()
+
+
+def test_an_error_that_waiting_cannot_fix_is_raised_as_it_is_not_a_pause(make_search):
+    too_long = BackendError("the prompt (length 9000 tokens) is longer than the maximum model length of 8192")
+    search = make_search(FailOnCall({2}, too_long), reflection=False, rollout=False, max_iterations=10)
+    search.step()
+    before, events_before = nodes_and_values(search), len(search.tree.events)
+    with pytest.raises(BackendError, match="longer than the maximum") as caught:
+        search.step()
+    assert not isinstance(caught.value, SearchPaused) and not search.paused
+    assert nodes_and_values(search) == before and len(search.tree.events) == events_before

@@ -65,7 +65,9 @@ def test_progress_says_what_runs_now_and_moves_while_a_batch_is_in_flight(tmp_pa
     finally:
         app.close()
     running = [line for line in lines if line.startswith("**running**")]
-    assert any("now: writing code for HumanEval/0 … HumanEval/2 (3 problems, one batch)" in x for x in running)
+    assert any(
+        "now: writing code for HumanEval/0 … HumanEval/2 (3 problems, one batch)" in x for x in running
+    )
     assert any("known after the first problem" in line for line in running)
     assert len(set(running)) >= 2, "the line did not move while the model worked"
     assert "finished" in lines[-1] and "now:" not in lines[-1]

@@ -130,3 +130,21 @@ def test_a_run_reports_its_phase_while_an_iteration_is_in_flight():
     assert any("proposing next steps" in line for line in lines)
     assert any("scoring the new steps" in line for line in lines)
     assert any("2 of 2 this run" in line and "s left" in line for line in lines)  # an ETA after one iteration
+
+
+def test_a_problem_too_long_for_the_model_is_refused_at_new_search(ctx):
+    huge = "def f(x):\n    " + "# padding\n    " * 5000 + "return x\n"
+    with pytest.raises(gr.Error, match="characters; the studio takes up to 12,000"):
+        act.new_search(ctx, None, huge, act.build_config("paper defaults", {}), owner="a")
+
+
+def test_an_error_the_model_cannot_get_past_is_not_called_a_pause(ctx):
+    from core.llm import BackendError
+
+    run = make_run(ctx)
+    run.search.backend.generate = lambda requests: (_ for _ in ()).throw(BackendError("prompt too long"))
+    run.search.reasoner.backend = run.search.backend
+    with pytest.raises(gr.Error) as caught:
+        act.step(run)
+    assert "cannot run this iteration: prompt too long" in str(caught.value)
+    assert "resume" not in str(caught.value)
