@@ -107,7 +107,7 @@ def build_config(preset_name: str, knobs: dict[str, Any], advanced: str = "") ->
 # --- rendering --------------------------------------------------------------------------
 def tree_value(run: Run, selected: int | None) -> str:
     """The clickable tree view's value; its scope (the run id) keeps zoom across redraws."""
-    return tree_view_payload(snapshot(run.search.tree), selected, scope=run.id)
+    return tree_view_payload(snapshot(run.search.tree), selected, scope=run.id, colour_by=run.colour_by)
 
 
 def status_line(search: Search) -> str:

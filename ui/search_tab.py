@@ -17,6 +17,7 @@ from core.tree.snapshot import snapshot
 from ui import search_actions as act
 from ui.context import StudioContext
 from ui.inspector import execution_summary, inspect_node
+from ui.tree_plot import COLOURINGS, DEFAULT_COLOURING
 from ui.tree_view import create_tree_view, selected_node_id, tree_view_payload
 
 ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_bonus": 0.8}'
@@ -119,6 +120,12 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             with gr.Column(scale=5):
                 status = gr.Markdown(act.NO_RUN, elem_id="status")
                 tree = create_tree_view(elem_id="tree-view")
+                colour = gr.Radio(
+                    list(COLOURINGS),
+                    value=DEFAULT_COLOURING,
+                    label="Colour nodes by (grey: not measured on that node)",
+                    elem_id="tree-colour",
+                )
                 replay = gr.Slider(
                     0, 1, value=0, step=1, label="Replay: the tree after iteration", elem_id="replay"
                 )
@@ -223,6 +230,13 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             act.save(ctx, run)
             yield followed(run, n)
 
+    def on_colour(rid, choice, n):
+        run = act.find_run(ctx, rid)
+        if run is None:
+            return gr.skip()
+        run.colour_by = choice if choice in COLOURINGS else DEFAULT_COLOURING
+        return act.tree_value(run, _node_or_none(n))
+
     def on_pause(rid):
         run = ctx.runs.get(rid)
         if run is not None:
@@ -258,7 +272,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             past = tree_at(run.search.tree, int(it))
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
-        return tree_view_payload(snapshot(past), None, scope=run.id)
+        return tree_view_payload(snapshot(past), None, scope=run.id, colour_by=run.colour_by)
 
     def on_upload(file, request: gr.Request):
         if file is None:
@@ -305,6 +319,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         api_name="run",
         **model_queue,
     )
+    colour.input(on_colour, [run_id, colour, node], tree, api_name="colour_by")
     pause_btn.click(on_pause, [run_id], None, api_name="pause", queue=False)
     stop_btn.click(on_stop, [run_id], view, api_name="stop", cancels=[running])
     for btn, action in ((prune_btn, "prune"), (unprune_btn, "unprune"), (force_btn, "force")):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from core.llm import LLMBackend
 from core.search.mcts import Search
 from core.store.runs import Store
+from ui.tree_plot import DEFAULT_COLOURING
 
 
 class BackendPool:
@@ -62,6 +63,7 @@ class Run:
     search: Search
     owner: str
     stop_requested: threading.Event = field(default_factory=threading.Event)
+    colour_by: str = DEFAULT_COLOURING  # what the tree's node colour shows (ui.tree_plot.COLOURINGS)
 
 
 class RunRegistry:

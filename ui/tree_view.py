@@ -28,7 +28,7 @@ from urllib.parse import quote
 import gradio as gr
 
 from core.tree.snapshot import Snapshot
-from ui.tree_plot import tree_figure
+from ui.tree_plot import DEFAULT_COLOURING, tree_figure
 
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "assets" / "vendor"
 PLOTLY_JS = VENDOR_DIR / "plotly.min.js"
@@ -105,7 +105,11 @@ function render(nodeCount) {
   const fig = state.fig;
   if (!fig) return;
   if (state.selected !== null && !locate(fig.data, state.selected)) state.selected = null;
-  const layout = Object.assign({}, fig.layout, { uirevision: String(state.scope ?? 'tree') });
+  // Labels and the colour bar follow the page's theme (Gradio marks dark mode with a "dark" class).
+  const dark = document.body.classList.contains('dark') || document.documentElement.classList.contains('dark')
+    || !!document.querySelector('gradio-app .dark, .gradio-container.dark');
+  const font = Object.assign({}, fig.layout.font || {}, { color: dark ? '#e5e7eb' : '#1f2937' });
+  const layout = Object.assign({}, fig.layout, { uirevision: String(state.scope ?? 'tree'), font: font });
   window.Plotly.react(plot, withRing(fig.data, state.selected), layout, config).then(() => {
     if (nodeCount !== undefined) box.dataset.nodeCount = String(nodeCount);
     if (state.selected === null) delete box.dataset.selected;
@@ -162,16 +166,23 @@ def _register_static_paths() -> None:
         _registered = True
 
 
-def tree_view_payload(snap: Snapshot | None, selected: int | None = None, *, scope: str | None = None) -> str:
+def tree_view_payload(
+    snap: Snapshot | None,
+    selected: int | None = None,
+    *,
+    scope: str | None = None,
+    colour_by: str = DEFAULT_COLOURING,
+) -> str:
     """The view's value: the tree_plot figure, the node count, the selected node and the scope.
 
     ``selected`` draws a ring around that node; None keeps whatever the user last clicked.
     ``scope`` (e.g. the run id) keeps zoom and the clicked node while it is unchanged and resets
-    both when it changes. An empty string (or ``snap=None``) clears the view.
+    both when it changes. ``colour_by`` is a key of ``ui.tree_plot.COLOURINGS``. An empty string
+    (or ``snap=None``) clears the view.
     """
     if snap is None:
         return ""
-    fig = tree_figure(snap).to_plotly_json()
+    fig = tree_figure(snap, colour_by).to_plotly_json()
     layout = {k: v for k, v in fig["layout"].items() if k != "template"}  # plotly.js defaults suffice
     for trace in fig["data"]:
         color = trace.get("marker", {}).get("color")

@@ -1,8 +1,7 @@
-"""A neutral nodes/edges snapshot of a tree, with a tidy top-down layout, for any viewer.
+"""A neutral nodes/edges snapshot of a tree, laid out top-down, for any viewer.
 
-Leaves take consecutive x slots in depth-first order and each parent sits over
-the middle of its children, so siblings never overlap and the layout costs
-O(nodes). ``y`` is the depth.
+Positions come from :func:`core.tree.layout.growing_layout`: a node keeps its place as the
+tree grows. ``y`` is the depth. Each node carries what a viewer may colour or label it by.
 
 Example::
 
@@ -16,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.tree.events import EventKind
+from core.tree.layout import growing_layout
 from core.tree.nodes import Tree, own_status
+from core.tree.queries import best_node, latest_run
 
 
 @dataclass(frozen=True)
@@ -27,31 +28,8 @@ class Snapshot:
     last_selected_path: list[int]
 
 
-def tidy_layout(tree: Tree) -> dict[int, tuple[float, int]]:
-    """x, depth for every node."""
-    pos: dict[int, tuple[float, int]] = {}
-    next_leaf = 0.0
-    # iterative post-order, children in creation order
-    stack: list[tuple[int, bool]] = [(tree.root.id, False)]
-    while stack:
-        node_id, done = stack.pop()
-        node = tree.nodes[node_id]
-        if not node.children:
-            pos[node_id] = (next_leaf, node.depth)
-            next_leaf += 1.0
-        elif done:
-            xs = [pos[c][0] for c in node.children]
-            pos[node_id] = ((xs[0] + xs[-1]) / 2, node.depth)
-        else:
-            stack.append((node_id, True))
-            stack.extend((c, False) for c in reversed(node.children))
-    return pos
-
-
 def snapshot(tree: Tree) -> Snapshot:
-    from core.tree.queries import best_node  # local: search imports this module's neighbours
-
-    pos = tidy_layout(tree)
+    pos = growing_layout(tree)
     best = best_node(tree)
     best_path = [n.id for n in tree.path(best.id)] if best.depth > 0 else []
     last = next((e for e in reversed(tree.events) if e.kind is EventKind.SELECTED), None)
@@ -61,6 +39,7 @@ def snapshot(tree: Tree) -> Snapshot:
     for node in tree.nodes.values():
         x, y = pos[node.id]
         status = "pruned" if node.id in pruned else own_status(node)  # `pruned` already has the subtrees
+        ran = latest_run(node)
         nodes.append(
             {
                 "id": node.id,
@@ -74,6 +53,8 @@ def snapshot(tree: Tree) -> Snapshot:
                 "origin": node.origin,
                 "score": node.critic.score if node.critic else None,
                 "parsed": node.critic.parsed if node.critic else None,
+                "visible": ran.visible.pass_rate if ran is not None and ran.visible else None,
+                "hidden": ran.hidden.pass_rate if ran is not None and ran.hidden else None,
             }
         )
     edges = [(n.parent, n.id) for n in tree.nodes.values() if n.parent is not None]
