@@ -26,3 +26,20 @@ class StudioContext:
     def adapter_choices(self) -> list[tuple[str, str]]:
         """The policy choices of the Search and Evaluate tabs: the base model, then every registered adapter."""
         return [("base model", "")] + [(a.name, a.name) for a in list_adapters(self.data_root() / "adapters")]
+
+
+ANONYMOUS = "session:"  # the owner of a run made without a login: this prefix and the browser session
+
+
+def owner_of(request: object | None) -> str:
+    """Who makes a run: the login name, else the anonymous browser session (kept apart, shown as such)."""
+    user = getattr(request, "username", None) if request is not None else None
+    if user:
+        return str(user)
+    session = getattr(request, "session_hash", "") if request is not None else ""
+    return f"{ANONYMOUS}{session}" if session else ""
+
+
+def owner_label(owner: str) -> str:
+    """An owner as a person reads it: the login name, or "anonymous" for a browser session."""
+    return "anonymous" if not owner or owner.startswith(ANONYMOUS) else owner

@@ -10,8 +10,9 @@ import gradio as gr
 from core.store.filters import RunFilter, facets, find_runs
 from core.store.runs import RunRow
 from ui import search_actions as act
-from ui.context import StudioContext
+from ui.context import StudioContext, owner_label
 from ui.search_tab import SearchTab
+from ui.sessions import Run
 
 COLUMNS = ["run", "problem", "model", "status", "iterations", "nodes", "owner", "created", "updated"]
 SINCE = {"any time": None, "last 24 hours": 1.0, "last 7 days": 7.0, "last 30 days": 30.0}
@@ -22,17 +23,26 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
-def run_rows(rows: list[RunRow], live: set[str]) -> list[list]:
-    """One table row per run; a run open on this server shows as live."""
+def status_cell(status: str, run: Run | None) -> str:
+    """What a stored status means now: a run not stopped is running only while an iteration is in flight."""
+    if status != "running":
+        return f"{status} · open" if run is not None else status
+    if run is not None and run.search.activity is not None:
+        return "running now"
+    return "idle · open" if run is not None else "idle (Open in Search to go on)"
+
+
+def run_rows(rows: list[RunRow], live: dict[str, Run]) -> list[list]:
+    """One table row per run; ``live`` holds the runs open on this server."""
     return [
         [
             r.id,
             r.problem_id,
             r.model,
-            f"{r.status} · open" if r.id in live else r.status,
+            status_cell(r.status, live.get(r.id)),
             r.iteration,
             r.nodes,
-            r.owner,
+            owner_label(r.owner),
             _when(r.created_at),
             _when(r.updated_at),
         ]
@@ -88,7 +98,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
             f = facets(ctx.store)
         except (sqlite3.Error, ValueError) as exc:
             raise gr.Error(f"cannot read the run list: {exc}") from None
-        live = {r.id for r in rows if ctx.runs.get(r.id) is not None}
+        live = {r.id: ctx.runs.get(r.id) for r in rows if ctx.runs.get(r.id) is not None}
         shown = f"**{len(rows)}** run{'s' if len(rows) != 1 else ''}"
         return (
             gr.update(choices=_choices(f.problems)),

@@ -22,13 +22,14 @@ from core.tree.nodes import Node, Tree
 from core.tree.queries import latest_run
 from core.tree.records import ExecutionRecord, VerdictSummary
 
-# Markdown would read these as formatting; as entities they show as plain characters.
-_MD_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]{}#|~!"})
+# HTML's specials and the characters Markdown would read as formatting, each as one entity, in one
+# pass: escaping twice would turn the entities of the first pass into visible text ("&#x27;").
+_INLINE = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_[]{}#|~!"})
 
 
 def text(s: str) -> str:
     """Model text for an inline Markdown spot: escaped HTML, no accidental formatting, one line."""
-    return html.escape(s).translate(_MD_SPECIAL).replace("\r", "").replace("\n", "<br>")
+    return s.translate(_INLINE).replace("\r", "").replace("\n", "<br>")
 
 
 def code(s: str) -> str:
@@ -221,7 +222,7 @@ def _execution(node: Node) -> list[str]:
         (
             name,
             "n/a" if v is None else f"{v.tests - v.failed}/{v.tests}",
-            "n/a" if v is None else (v.error_kind or "—"),
+            "n/a" if v is None else _error_cell(v),
             "" if v is None else text(v.first_failure[:200]),
         )
         for name, v in _labelled(ex)
@@ -242,6 +243,15 @@ def _execution(node: Node) -> list[str]:
         used,
         table(["tests", "passed", "error", "first failure"], rows),
     ]
+
+
+def _error_cell(v: VerdictSummary) -> str:
+    """The run's error, else the exception the first failing test raised (TypeError, AssertionError...)."""
+    if v.error_kind:
+        return v.error_kind
+    _, arrow, rest = v.first_failure.partition("  ->  ")
+    raised = rest.split()[0] if arrow and rest.split() else ""
+    return text(raised) if raised and raised != "failed" else "—" if v.passed else "failed"
 
 
 def _labelled(ex: ExecutionRecord) -> list[tuple[str, VerdictSummary | None]]:

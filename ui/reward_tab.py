@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from core.evaluation.reward import RewardReport, report
 from core.tree.files import load_tree_file
 from core.tree.nodes import Tree, TreeFormatError
-from ui.context import StudioContext
+from ui.context import StudioContext, owner_of
 
 
 def report_figure(rep: RewardReport) -> go.Figure:
@@ -81,8 +81,7 @@ def create_reward_tab(ctx: StudioContext, run_id: gr.Textbox) -> None:
         text = gr.Markdown(elem_id="reward-report")
 
     def build(rid, uploaded, request: gr.Request):
-        owner = getattr(request, "username", None) or getattr(request, "session_hash", "") or ""
-        rep = report(trees_of(ctx, rid, owner, uploaded))
+        rep = report(trees_of(ctx, rid, owner_of(request), uploaded))
         return report_figure(rep), report_markdown(rep)
 
     go_btn.click(build, [run_id, files], [plot, text], api_name="reward_report")

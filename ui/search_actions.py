@@ -21,6 +21,7 @@ from typing import Any
 
 import gradio as gr
 
+from core.atomic import write_atomic
 from core.config import PRESETS, ConfigError, SearchConfig, preset
 from core.llm import BackendError
 from core.problems.problem import Problem, custom_problem, get_problem
@@ -134,7 +135,11 @@ def best_path_markdown(search: Search) -> str:
 
 def best_code(search: Search) -> str:
     best = search.best_node()
-    return best.code.code if best.code else ""
+    if best.code:
+        return best.code.code
+    if best.depth == 0:
+        return "# No steps yet: press Step or Run."
+    return f"# No code written for node #{best.id} yet: press “Write code for the selected node's path”."
 
 
 def timeline_markdown(search: Search, limit: int = 40) -> str:
@@ -155,9 +160,12 @@ def timeline_markdown(search: Search, limit: int = 40) -> str:
 
 
 def render(run: Run | None, selected: int | None = None) -> tuple:
-    """(run id, tree, status, best path, code, timeline, replay slider) for one run."""
+    """(run id, tree, status, best path, code, timeline, replay slider, download file) for one run.
+
+    The download button always holds the current tree, so one click downloads it.
+    """
     if run is None:
-        return "", "", NO_RUN, "", "", "", gr.update(maximum=0, value=0)
+        return "", "", NO_RUN, "", "", "", gr.update(maximum=0, value=0), None
     s = run.search
     slider = gr.update(maximum=max(s.tree.iteration, 1), value=s.tree.iteration)
     return (
@@ -168,6 +176,7 @@ def render(run: Run | None, selected: int | None = None) -> tuple:
         best_code(s),
         timeline_markdown(s),
         slider,
+        tree_file(run),
     )
 
 
@@ -344,11 +353,18 @@ def steer(run: Run, action: str, node: float | None, text: str = "") -> int | No
     return node_id
 
 
+_download_dir: Path | None = None
+
+
 def tree_file(run: Run) -> str:
-    """Write the tree to a temp file for download."""
-    folder = Path(tempfile.mkdtemp(prefix="sra-tree-"))
-    path = folder / f"{run.search.tree.problem.id.replace('/', '_')}-{run.id}.json"
-    path.write_text(run.search.tree.to_json(), encoding="utf-8")
+    """The tree as a JSON file for the download button (one file per run, rewritten on each change)."""
+    global _download_dir
+    if _download_dir is None:
+        _download_dir = Path(tempfile.mkdtemp(prefix="sra-trees-"))  # 0700, this process's own
+    path = _download_dir / f"{run.search.tree.problem.id.replace('/', '_')}-{run.id}.json"
+    with run.search.lock:
+        text = run.search.tree.to_json()
+    write_atomic(path, text)
     return str(path)
 
 

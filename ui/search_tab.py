@@ -15,7 +15,7 @@ from core.tree.nodes import TreeFormatError
 from core.tree.replay import tree_at
 from core.tree.snapshot import snapshot
 from ui import search_actions as act
-from ui.context import StudioContext
+from ui.context import StudioContext, owner_of
 from ui.inspector import execution_summary, inspect_node
 from ui.tree_plot import COLOURINGS, DEFAULT_COLOURING
 from ui.tree_view import create_tree_view, selected_node_id, tree_view_payload
@@ -170,7 +170,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         rescore_btn = gr.Button("Re-score the selected subtree", elem_id="rescore-btn")
                         rescore_out = gr.Markdown(elem_id="rescore-result")
 
-    view = [run_id, tree, status, best, code, timeline, replay]
+    view = [run_id, tree, status, best, code, timeline, replay, download]
     knobs = [preset_box, iterations, k, c, temperature, seed, advanced, adapter]
     panel = [picker, text, preset_box, iterations, k, c, temperature, seed, advanced]
     skip_view = tuple(gr.skip() for _ in view)
@@ -191,7 +191,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
 
     def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
-        run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
+        run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
         return (*attached(run), run.id)
 
     def followed(run, n):
@@ -207,7 +207,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         run = act.find_run(ctx, rid)
         if run is None:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
-            run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
+            run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
         for line in act.step_live(run):
             yield progress(line)
         act.save(ctx, run)
@@ -218,7 +218,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         fresh = run is None or not run.search.can_continue()
         if fresh:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
-            run = act.new_search(ctx, pid, txt, config, owner=_owner(request), adapter=adapter_)
+            run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
             n = None
         yield followed(run, n)
         # a new search runs its whole budget (an override may have set it); a continued one runs the field's count
@@ -281,7 +281,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             loaded = load_tree_file(file if isinstance(file, str) else file.name)
         except (TreeFormatError, OSError) as exc:
             raise gr.Error(f"cannot open that file: {exc}") from None
-        rid = ctx.runs.add(Search(loaded, act.backend(ctx)), owner=_owner(request))
+        rid = ctx.runs.add(Search(loaded, act.backend(ctx)), owner=owner_of(request))
         run = ctx.runs.get(rid)
         act.save(ctx, run)
         return (*attached(run), run.id)
@@ -349,9 +349,6 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         api_name=False,
     )
     adapter.focus(lambda: gr.update(choices=ctx.adapter_choices()), None, adapter, api_name=False)
-    download.click(
-        lambda rid: act.tree_file(act.get_run(ctx, rid)), run_id, download, api_name="download_tree"
-    )
     upload.upload(on_upload, upload, [*view, *panel, saved_run], api_name="upload_tree")
     with tab:  # an API-only endpoint must live in a tab when the tab sits in gr.Tabs
         gr.api(get_tree, api_name="get_tree")
@@ -394,7 +391,3 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
 def _node_or_none(n: float | None) -> int | None:
     return int(n) if n is not None else None
 
-
-def _owner(request: gr.Request | None) -> str:
-    user = getattr(request, "username", None) if request is not None else None
-    return user or (getattr(request, "session_hash", "") if request is not None else "") or ""

@@ -173,3 +173,29 @@ def test_the_inspector_shows_the_score_distribution_beside_the_sampled_score():
     md = inspect_node(plain.tree, plain.tree.root.children[0])
     assert "Expected score" not in md and "| 0 | 1 | 2 |" not in md
     assert f"**Score:** {critic.score:g} / 10 → value {critic.value:.3f}" in md
+
+
+def test_model_text_is_escaped_once_so_quotes_read_as_quotes():
+    from ui.inspector import text
+
+    out = text("unsupported operand type(s) for +: 'float' and 'str' # *x*")
+    assert "&#39;float&#39;" in out and "&#35;" in out and "&#42;x&#42;" in out
+    assert "&amp;" not in out and "&&" not in out and "'" not in out  # no entity escaped a second time
+
+
+def test_the_error_column_names_the_exception_a_failing_test_raised():
+    from core.tree.records import VerdictSummary
+    from ui.inspector import _error_cell
+
+    failed = VerdictSummary(
+        passed=False,
+        pass_rate=0.0,
+        tests=1,
+        failed=1,
+        error_kind=None,
+        first_failure="assert f(1.0) == 2  ->  TypeError unsupported operand",
+        duration_s=0.1,
+    )
+    assert _error_cell(failed) == "TypeError"
+    ok = VerdictSummary(True, 1.0, 1, 0, None, "", 0.1)
+    assert _error_cell(ok) == "—"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import gradio as gr
 import pytest
 
@@ -40,7 +43,8 @@ def test_run_streams_each_iteration_and_pause_stops_it(ctx):
         if steps == 2:
             run.stop_requested.set()
     assert steps == 2 and run.search.tree.iteration == 2
-    run_id, _tree, status, best, _code, timeline, _slider = act.render(run)
+    run_id, _tree, status, best, _code, timeline, _slider, download = act.render(run)
+    assert json.loads(Path(download).read_text())["nodes"][0]["id"] == 0  # one click downloads it
     assert run_id == run.id and "iteration 2" in status and "Best path" in best
 
 
