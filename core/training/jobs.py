@@ -119,6 +119,8 @@ class FinetuneJobs:
             write_json(job_dir / "status.json", {"state": "starting", "message": "starting the worker"})
             self._procs[job_id] = proc = self._spawn(job_dir)
             write_json(job_dir / "pid", {"pid": proc.pid, "start": process_start_time(proc.pid)})
+        # reaped the moment it exits (no zombie until the studio ends); its exit code stays readable
+        threading.Thread(target=proc.wait, name=f"reap-{job_id}", daemon=True).start()
         return job_id
 
     def _spawn(self, job_dir: Path) -> subprocess.Popen:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,21 @@ def test_the_worker_module_starts_from_any_folder_with_the_runners_path(tmp_path
         [sys.executable, "-m", "core.training.worker"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert result.returncode == 2 and "usage: python -m core.training.worker JOB_DIR" in result.stderr
+
+
+def test_a_worker_that_exits_is_reaped_at_once_not_left_a_zombie(
+    tmp_path: Path, export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[subprocess.Popen] = []
+
+    def stand_in(self, job_dir: Path) -> subprocess.Popen:  # a worker that ends at once
+        started.append(subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True))
+        return started[-1]
+
+    monkeypatch.setattr(FinetuneJobs, "_spawn", stand_in)
+    FinetuneJobs(tmp_path / "jobs", tmp_path / "adapters").start(FinetuneConfig(dataset=str(export)))
+    deadline = time.monotonic() + 20
+    while started[0].returncode is None and time.monotonic() < deadline:  # nobody polls it here
+        time.sleep(0.05)
+    assert started[0].returncode == 0
+    assert not Path(f"/proc/{started[0].pid}").exists()  # no zombie entry left
