@@ -61,6 +61,16 @@ def summary(tree: Tree) -> str:
     return "\n\n".join(lines)
 
 
+def mismatch_note(tree: Tree, other: Tree | None) -> str:
+    """A warning when the two runs are not on the same problem (their trees then compare nothing)."""
+    if other is None or other.problem.prompt == tree.problem.prompt:
+        return ""
+    return (
+        f"⚠ **Different problems**: {html.escape(tree.problem.id)} and {html.escape(other.problem.id)}. "
+        "Side by side they say nothing about base model against adapter."
+    )
+
+
 def create_compare_tab(ctx: StudioContext) -> None:
     with gr.Tab("Compare", id="compare") as tab:
         if ctx.store is None:
@@ -86,19 +96,22 @@ def create_compare_tab(ctx: StudioContext) -> None:
                     view = create_tree_view(elem_id=f"compare-{side}-tree")
                     text = gr.Markdown(elem_id=f"compare-{side}-summary")
                 sides.append((pick, view, text))
+        note = gr.Markdown(elem_id="compare-note")
 
     def on_refresh(problem_: str):
         choices = run_choices(ctx, (problem_ or "").strip())
         return [gr.update(choices=choices) for _ in sides]
 
-    def on_pick(run_id: str | None):
+    def on_pick(run_id: str | None, other_id: str | None):
         if not run_id:
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         tree = tree_of(ctx, run_id)
-        return tree_view_payload(snapshot(tree), None, scope=f"compare-{run_id}"), summary(tree)
+        view = tree_view_payload(snapshot(tree), None, scope=f"compare-{run_id}")
+        return view, summary(tree), mismatch_note(tree, tree_of(ctx, other_id) if other_id else None)
 
     pickers = [pick for pick, _, _ in sides]
     for trigger in (refresh.click, tab.select, problem.submit):
         trigger(on_refresh, problem, pickers, api_name=False)
     for i, (pick, view, text) in enumerate(sides):
-        pick.change(on_pick, pick, [view, text], api_name="compare_run" if i == 0 else False)
+        other = pickers[1 - i]
+        pick.change(on_pick, [pick, other], [view, text, note], api_name="compare_run" if i == 0 else False)

@@ -21,9 +21,10 @@ from core.evaluation.tables import EvalTables
 from core.problems.problem import UnknownProblem
 from core.problems.sources import split
 from ui import search_actions as act
+from ui.charts import themed
 from ui.context import StudioContext
 
-SPLITS = ["first-10", "first-40", "all"]
+SPLITS = ["first-2", "first-5", "first-10", "first-40", "all"]  # or type a range: HumanEval/0-3
 NO_STORE = "_No database: evaluations need one to keep their results._"
 
 
@@ -69,7 +70,7 @@ def chart(ctx: StudioContext) -> go.Figure:
         yaxis={"range": [0, 1], "tickformat": ".0%"},
         legend={"orientation": "h", "y": 1.12},
     )
-    return fig
+    return themed(fig)
 
 
 def progress_line(
@@ -103,7 +104,12 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
             "was trained on are flagged, and pass@k is shown over all problems and over the unseen ones."
         )
         with gr.Row():
-            split_box = gr.Dropdown(SPLITS, value="first-10", label="Problems", allow_custom_value=True)
+            split_box = gr.Dropdown(
+                SPLITS,
+                value="first-10",
+                label="Problems (or type e.g. HumanEval/3-7)",
+                allow_custom_value=True,
+            )
             adapter = gr.Dropdown(ctx.adapter_choices(), value="", label="Model", allow_custom_value=True)
             mode = gr.Radio(["greedy", "mcts"], value="greedy", label="Mode")
         with gr.Row():

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from core.training.config import FinetuneError, preset
 from core.training.jobs import FinetuneJobs, JobStatus, UnknownJob
+from ui.charts import themed
 
 ACTIVE = ("starting", "running")
 FIELDS = (
@@ -142,7 +143,7 @@ def loss_figure(st: JobStatus | None) -> go.Figure:
         yaxis_title="loss",
         title={"text": "Training loss", "x": 0.5},
     )
-    return fig
+    return themed(fig)
 
 
 def log_tail(st: JobStatus | None) -> str:

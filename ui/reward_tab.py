@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from core.evaluation.reward import RewardReport, report
 from core.tree.files import load_tree_file
 from core.tree.nodes import Tree, TreeFormatError
+from ui.charts import themed
 from ui.context import StudioContext, owner_of
 
 
@@ -43,7 +44,7 @@ def report_figure(rep: RewardReport) -> go.Figure:
         },
         title={"text": f"AUROC {rep.auroc:.2f}" if rep.auroc is not None else "AUROC n/a", "x": 0.5},
     )
-    return fig
+    return themed(fig)
 
 
 def report_markdown(rep: RewardReport) -> str:

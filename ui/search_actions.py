@@ -9,6 +9,7 @@ with one clear line, and leave the run as it was.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 import sqlite3
@@ -30,6 +31,7 @@ from core.search.mcts import Search, SearchEnded, SearchPaused
 from core.search.steering import SteeringError
 from core.store.runs import UnknownRun
 from core.tree.events import STEERING, EventKind
+from core.tree.nodes import Tree
 from core.tree.snapshot import snapshot
 from ui.context import StudioContext
 from ui.sessions import Run, save_run
@@ -148,7 +150,7 @@ def timeline_markdown(search: Search, limit: int = 40) -> str:
     rows = [e for e in search.tree.events if e.kind in STEERING or e.kind in shown][-limit:]
     if not rows:
         return "_No steering yet._"
-    out = ["| # | after iter | action | node | detail |", "|---|---|---|---|---|"]
+    out = ["| event | after iteration | action | node | detail |", "|---|---|---|---|---|"]
     for e in reversed(rows):
         detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("old_step", "new_step", "step"))
         if "new_step" in e.data:
@@ -351,6 +353,12 @@ def steer(run: Run, action: str, node: float | None, text: str = "") -> int | No
     except (SteeringError, KeyError) as exc:
         raise gr.Error(str(exc).strip("'\"")) from None
     return node_id
+
+
+def upload_id(tree: Tree, owner: str) -> str:
+    """The run id of an uploaded tree: the same file from the same person is the same run."""
+    digest = hashlib.sha256(f"{owner}\n{tree.to_json()}".encode()).hexdigest()
+    return f"up{digest[:10]}"
 
 
 _download_dir: Path | None = None

@@ -281,9 +281,14 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             loaded = load_tree_file(file if isinstance(file, str) else file.name)
         except (TreeFormatError, OSError) as exc:
             raise gr.Error(f"cannot open that file: {exc}") from None
-        rid = ctx.runs.add(Search(loaded, act.backend(ctx)), owner=owner_of(request))
-        run = ctx.runs.get(rid)
-        act.save(ctx, run)
+        owner = owner_of(request)
+        rid = act.upload_id(loaded, owner)
+        run = act.find_run(ctx, rid)
+        if run is not None:  # the same file again: the run it made, not a second copy (nor new candidates)
+            gr.Info(f"this tree is already open as run {rid}")
+        else:
+            run = ctx.runs.get_or_add(rid, lambda: Search(loaded, act.backend(ctx)), owner=owner)
+            act.save(ctx, run)
         return (*attached(run), run.id)
 
     def on_load(saved):
@@ -390,4 +395,3 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
 
 def _node_or_none(n: float | None) -> int | None:
     return int(n) if n is not None else None
-

@@ -11,7 +11,7 @@ from core.search.mcts import Search
 from core.store.runs import Store
 from tests.scripted import ScriptedBackend
 from ui.app import build_app
-from ui.compare_tab import run_choices, summary
+from ui.compare_tab import mismatch_note, run_choices, summary
 from ui.context import StudioContext
 from ui.sessions import BackendPool
 
@@ -35,8 +35,18 @@ def test_two_runs_side_by_side(tmp_path, problem):
     app = build_app(ctx).queue()
     _, url, _ = app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
     try:
-        view, text = Client(url, verbose=False).predict("tuned", api_name="/compare_run")
+        view, text, note = Client(url, verbose=False).predict("tuned", "base", api_name="/compare_run")
         assert json.loads(view)["nodes"] == len(store.load_tree("tuned").nodes)
-        assert "v1-lora" in text
+        assert "v1-lora" in text and note == ""  # the same problem: nothing to warn about
     finally:
         app.close()
+
+
+def test_two_runs_on_different_problems_are_flagged(problem, make_search):
+    from core.problems.problem import get_problem
+
+    cfg = SearchConfig(reflection=False, rollout=False, max_iterations=1, end_gate=1.0)
+    mine = Search.start(problem, cfg, ScriptedBackend()).tree
+    other = Search.start(get_problem("HumanEval/3"), cfg, ScriptedBackend()).tree
+    assert "Different problems" in mismatch_note(mine, other) and "HumanEval/3" in mismatch_note(mine, other)
+    assert mismatch_note(mine, mine) == "" and mismatch_note(mine, None) == ""

@@ -155,6 +155,9 @@ def test_a_downloaded_tree_uploads_again(studio, tmp_path):
     path.write_text(text, encoding="utf-8")
     new_id = c.predict(handle_file(str(path)), api_name="/upload_tree")[0]
     assert new_id != run_id and c.predict(new_id, api_name="/get_tree") == text
+    runs = len(studio[1].runs)
+    again = c.predict(handle_file(str(path)), api_name="/upload_tree")[0]
+    assert again == new_id and len(studio[1].runs) == runs  # the same file is the same run, not a copy
 
 
 def test_execute_rescore_and_reward_report(studio):
