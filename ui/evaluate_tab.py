@@ -13,6 +13,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from core.backends.adapters import UnknownAdapter, get_adapter
+from core.config import PRESETS
 from core.evaluation.report import EVAL_COLUMNS, PROBLEM_COLUMNS, chart_points, eval_rows, problem_rows, rates
 from core.evaluation.run import evaluate
 from core.evaluation.solvers import Doing
@@ -109,6 +110,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
                 value="first-10",
                 label="Problems (or type e.g. HumanEval/3-7)",
                 allow_custom_value=True,
+                elem_id="eval-split",
             )
             adapter = gr.Dropdown(ctx.adapter_choices(), value="", label="Model", allow_custom_value=True)
             mode = gr.Radio(["greedy", "mcts"], value="greedy", label="Mode")
@@ -117,7 +119,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
             temperature = gr.Number(0.0, minimum=0, maximum=2, label="temperature", min_width=80)
             ks = gr.Textbox("1", label="k (e.g. 1,5)", min_width=80)
             iterations = gr.Number(4, precision=0, minimum=1, label="MCTS iterations", min_width=80)
-            preset = gr.Dropdown(["quick demo", "paper defaults"], value="quick demo", label="MCTS preset")
+            preset = gr.Dropdown(list(PRESETS), value="quick demo", label="MCTS preset")
         with gr.Row():
             run_btn = gr.Button("Evaluate", variant="primary", elem_id="eval-run-btn")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="eval-stop-btn")

@@ -104,8 +104,18 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         min_width=80,
                         elem_id="iterations",
                     )
-                    k = gr.Number(k0, minimum=1, maximum=16, precision=0, label="k children", min_width=80)
-                    seed = gr.Number(seed0, minimum=0, precision=0, label="Seed", min_width=80)
+                    k = gr.Number(
+                        k0,
+                        minimum=1,
+                        maximum=16,
+                        precision=0,
+                        label="k children",
+                        min_width=80,
+                        elem_id="search-k",
+                    )
+                    seed = gr.Number(
+                        seed0, minimum=0, precision=0, label="Seed", min_width=80, elem_id="search-seed"
+                    )
                 with gr.Row():
                     c = gr.Number(c0, minimum=0, label="c (UCB)", min_width=80)
                     temperature = gr.Number(temp0, minimum=0, maximum=2, label="Temperature", min_width=80)
@@ -117,7 +127,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                 with gr.Row():
                     download = gr.DownloadButton("Download tree", elem_id="download-btn")
                     upload = gr.UploadButton("Upload tree", file_types=[".json"], elem_id="upload-btn")
-            with gr.Column(scale=5):
+            with gr.Column(scale=5, min_width=560):  # below the side panel in narrow windows
                 status = gr.Markdown(act.NO_RUN, elem_id="status")
                 tree = create_tree_view(elem_id="tree-view")
                 colour = gr.Radio(
