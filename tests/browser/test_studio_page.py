@@ -227,6 +227,8 @@ def test_every_tab_is_screenshot_and_nothing_hides_at_this_width(studio, browser
         wait_iteration(pg, 1)
         dark = pg.evaluate("() => document.body.classList.contains('dark')")
         assert dark == (theme == "dark")
+        ink = pg.evaluate("() => document.querySelector('#tree-view .sra-tree-plot')._fullLayout.font.color")
+        assert ink == ("#e5e7eb" if dark else "#1f2937")  # labels and colour bar read on the background
         for sub in ("Inspector", "Best path", "Timeline", "Code & tests"):  # not folded into "…"
             expect(pg.get_by_role("tab", name=sub, exact=True)).to_be_visible()
         for tab in TABS:

@@ -186,3 +186,39 @@ def test_step_shows_the_selected_node_as_it_is_after_the_iteration(studio):
     out = c.predict(run_id, 0, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
     children = tree_of(c, run_id)["nodes"][0]["children"]
     assert children and ", ".join(f"#{i}" for i in children) in out[-1]  # the inspector, refreshed
+
+
+def test_no_event_paints_the_status_overlay_that_blanks_outputs_on_error(studio):
+    _, ctx = studio
+    app = build_app(ctx)
+    shown = [
+        d.get("api_name") for d in app.get_config_file()["dependencies"] if d["show_progress"] != "hidden"
+    ]
+    assert shown == []
+
+
+def test_open_in_search_sets_the_left_panel_to_the_run(tmp_path):
+    from core.store.runs import Store
+
+    store = Store(tmp_path / "studio.db")
+    ctx = StudioContext(backends=BackendPool(loader=lambda kind, model: ScriptedBackend()), store=store)
+    app = build_app(ctx).queue()
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        c = Client(url, verbose=False)
+        knobs = ["quick demo", 3, 2, 0.25, 0.5, 9, '{"end_gate": 1.0}', ""]
+        run_id = c.predict("HumanEval/5", prompt_of("HumanEval/5"), *knobs, api_name="/new_search")[0]
+        out = c.predict(run_id, api_name="/open_run")
+        picker, text, preset_name, its, k, c_, temp, seed, overrides = out[8:17]
+        assert (picker, preset_name, its, k, c_, temp, seed) == (
+            "HumanEval/5",
+            "quick demo",
+            3,
+            2,
+            0.25,
+            0.5,
+            9,
+        )
+        assert text.strip() == prompt_of("HumanEval/5").strip() and json.loads(overrides) == {"end_gate": 1.0}
+    finally:
+        app.close()
