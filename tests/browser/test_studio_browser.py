@@ -62,7 +62,7 @@ def test_search_click_prune_step_and_reload(studio, page, artifacts):
     iterations = pg.locator("#iterations input").first
     iterations.fill("2")
     pg.click("#run-btn")
-    expect(pg.locator("#status")).to_contain_text("iteration 2", timeout=240_000)
+    expect(pg.locator("#status")).to_contain_text("· iteration 2 ·", timeout=240_000)
     expect(pg.locator("#status")).to_contain_text("stopped: max_iterations", timeout=30_000)
 
     run_id = pg.locator("#run-id textarea, #run-id input").first.input_value() or None
@@ -87,13 +87,13 @@ def test_search_click_prune_step_and_reload(studio, page, artifacts):
     assert tree.status(target.id) == "pruned"
 
     pg.click("#step-btn")
-    expect(pg.locator("#status")).to_contain_text("iteration 3", timeout=240_000)
+    expect(pg.locator("#status")).to_contain_text("· iteration 3 ·", timeout=240_000)
     last = [e for e in tree.events if e.kind is EventKind.SELECTED][-1]
     blocked = {n.id for n in tree.subtree(target.id)}
     assert not blocked & set(last.data["path"]), "the search selected a pruned node"
     pg.screenshot(path=str(artifacts / "studio.png"), full_page=True)
 
     pg.reload()  # the browser keeps the run id: the page re-attaches to the same search
-    expect(pg.locator("#status")).to_contain_text("iteration 3", timeout=30_000)
+    expect(pg.locator("#status")).to_contain_text("· iteration 3 ·", timeout=30_000)
     expect(pg.locator("#status")).to_contain_text("HumanEval/0")
     assert not log.external, f"requests left loopback: {log.external}"
