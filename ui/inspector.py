@@ -208,6 +208,8 @@ def _code(node: Node) -> list[str]:
     flags = f"source {code(c.source)} · truncated: **{c.truncated}**" + (
         f" · {text(c.note)}" if c.note else ""
     )
+    if c.uploaded:
+        flags += " · **uploaded**: shown only, never run here (the search writes this path's code afresh)"
     body = fence(c.code) if c.code else "_No code found in the reply._"
     return ["#### Code", flags, body, block("Code prompt", c.prompt), block("Raw reply", c.raw)]
 

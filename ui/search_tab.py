@@ -10,7 +10,7 @@ from core.config import PRESETS, ConfigError, preset
 from core.problems.problem import get_problem, load_humaneval
 from core.search.mcts import Search
 from core.search.rescore import rescore_subtree
-from core.tree.files import load_tree_file
+from core.tree.files import distrust_code, load_tree_file
 from core.tree.nodes import TreeFormatError
 from core.tree.replay import tree_at
 from core.tree.snapshot import snapshot
@@ -288,7 +288,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         if file is None:
             return gr.skip()
         try:
-            loaded = load_tree_file(file if isinstance(file, str) else file.name)
+            loaded = distrust_code(load_tree_file(file if isinstance(file, str) else file.name))
         except (TreeFormatError, OSError) as exc:
             raise gr.Error(f"cannot open that file: {exc}") from None
         owner = owner_of(request)

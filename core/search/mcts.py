@@ -173,7 +173,7 @@ class Search(Steering):
             self._undo.selected = copy.deepcopy(node)
         node.forced = False
         tree.log(EventKind.SELECTED, node.id, it, path=chosen.path, forced=chosen.forced)
-        if node.depth == 0 and self.grounded and cfg.greedy_candidate and node.code is None:
+        if node.depth == 0 and self.grounded and cfg.greedy_candidate and not _runnable(node):
             self._greedy_candidate(it)
         at_gate = node.depth >= cfg.end_gate_min_depth and not chosen.forced
         if at_gate and node.value >= cfg.end_gate:
@@ -303,7 +303,7 @@ class Search(Steering):
         return self.grounded and ex is not None and ex.grounding is not None and not ex.grounding.passed
 
     def _write_code(self, nodes: list[Node], it: int) -> None:
-        todo = [n for n in nodes if n.code is None]
+        todo = [n for n in nodes if not _runnable(n)]
         if todo:
             self._doing("code", it, todo[0].id if len(todo) == 1 else todo[0].parent)
         for node, record in zip(
@@ -437,7 +437,12 @@ class Search(Steering):
         """The answer's code: the best node's own (the one its tests ran on, or the direct program), else new."""
         with self.lock:
             best = self.best_node()
-            return best.code if best.code is not None else self.write_code(best.id)
+            return best.code if _runnable(best) else self.write_code(best.id)
+
+
+def _runnable(node: Node) -> bool:
+    """The node has code this process may run: written here, not taken from an uploaded file."""
+    return node.code is not None and not node.code.uploaded
 
 
 __all__ = ["Search", "SearchEnded", "SearchPaused"]

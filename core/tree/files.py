@@ -84,3 +84,15 @@ def save_tree_file(tree: Tree, path: str | Path) -> Path:
     """Write ``tree`` atomically (temp file in the same folder, fsync, ``os.replace``)."""
     tree.validate()  # never write a tree that could not be loaded back
     return write_atomic(path, tree.to_json())
+
+
+def distrust_code(tree: Tree) -> Tree:
+    """Mark every node's code as uploaded, whatever the file said: it is shown, never executed.
+
+    For trees from a client (the studio's upload). The search treats uploaded code as absent
+    and writes the path's code afresh with the model before any test runs.
+    """
+    for node in tree.nodes.values():
+        if node.code is not None:
+            node.code.uploaded = True
+    return tree

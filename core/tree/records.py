@@ -116,6 +116,8 @@ class CodeRecord:
     note: str
     tokens: int
     latency_s: float
+    # Came in a file from a client: kept for display, never run; the search writes such a path's code afresh.
+    uploaded: bool = False
 
 
 @dataclass

@@ -130,3 +130,19 @@ def test_damaged_tree(tree, tmp_path, how, pattern):
 
 def test_validate_accepts_live_trees(tree):
     tree.validate()
+
+
+def test_a_client_file_cannot_vouch_for_its_own_code(make_search, tmp_path):
+    from core.tree.files import distrust_code
+
+    search = make_search(ScriptedBackend(), exec_weight=0.5, end_gate=1.0)
+    search.run(1)
+    doc = json.loads(search.tree.to_json())
+    for node in doc["nodes"]:
+        if node["code"]:
+            node["code"]["uploaded"] = False  # the file says "trust me"
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    tree = distrust_code(load_tree_file(path))
+    coded = [n for n in tree.nodes.values() if n.code is not None]
+    assert coded and all(n.code.uploaded for n in coded)

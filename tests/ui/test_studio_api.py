@@ -222,3 +222,45 @@ def test_open_in_search_sets_the_left_panel_to_the_run(tmp_path):
         assert text.strip() == prompt_of("HumanEval/5").strip() and json.loads(overrides) == {"end_gate": 1.0}
     finally:
         app.close()
+
+
+def test_code_in_an_uploaded_tree_never_runs(studio, tmp_path, monkeypatch):
+    """Every endpoint that runs code, on an uploaded tree whose nodes carry code: that code never runs."""
+    from gradio_client import handle_file
+
+    import core.search.grounding as grounding
+    from core.config import SearchConfig
+    from core.problems.problem import get_problem
+    from core.search.mcts import Search
+
+    marker = "# UPLOADED-MARKER: whoever runs this has run a client's code"
+    planted = f"```python\ndef has_close_elements(numbers, threshold):\n    {marker}\n    return False"
+    cfg = SearchConfig(k=2, reflection=False, rollout=False, exec_weight=0.5, max_iterations=50, end_gate=1.0)
+    search = Search.start(get_problem("HumanEval/0"), cfg, ScriptedBackend(code=planted))
+    search.run(2)
+    assert any(n.code and marker in n.code.code for n in search.tree.nodes.values())
+    path = tmp_path / "planted.json"
+    path.write_text(search.tree.to_json(), encoding="utf-8")
+
+    ran: list[str] = []
+    real_run_tests, real_check = grounding.run_tests, grounding.run_humaneval_check
+    monkeypatch.setattr(
+        grounding, "run_tests", lambda code, *a, **k: ran.append(code) or real_run_tests(code, *a, **k)
+    )
+    monkeypatch.setattr(
+        grounding, "run_humaneval_check", lambda p, code, **k: ran.append(code) or real_check(p, code, **k)
+    )
+
+    url, ctx = studio
+    c = Client(url, verbose=False)
+    run_id = c.predict(handle_file(str(path)), api_name="/upload_tree")[0]
+    tree = tree_of(c, run_id)
+    planted_nodes = [n["id"] for n in tree["nodes"] if n["code"] and marker in n["code"]["code"]]
+    assert planted_nodes and all(n["code"]["uploaded"] for n in tree["nodes"] if n["code"])
+    for node_id in planted_nodes:
+        c.predict(run_id, node_id, api_name="/execute")
+    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
+    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/run")
+    c.predict(run_id, planted_nodes[0], api_name="/write_code")
+    assert ran, "nothing ran at all: the test would prove nothing"
+    assert not [code for code in ran if marker in code]
