@@ -18,6 +18,7 @@ from ui.search_tab import create_search_tab
 from ui.sessions import BackendPool
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+UPLOAD_LIMIT = "50mb"  # the tree-file limit (core.tree.files.DEFAULT_MAX_BYTES)
 
 
 def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
@@ -113,4 +114,5 @@ def launch_studio(
         auth=read_auth(auth),
         **launch_options(),
         show_error=True,
+        max_file_size=UPLOAD_LIMIT,  # refused by the server before it is stored, not after
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from core.backends import BACKENDS
@@ -15,7 +16,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
-    p.add_argument("--auth", help="user:password, or a file with one user:password per line")
+    p.add_argument(
+        "--auth",
+        help="user:password, or a file with one user:password per line (a password here shows in `ps`: "
+        "prefer --auth-file or $SRA_STUDIO_AUTH)",
+    )
+    p.add_argument("--auth-file", help="a file with one user:password per line (# comments allowed)")
     p.add_argument("--model", default="embedded", help="policy model for the studio")
     p.add_argument(
         "--backend",
@@ -28,17 +34,45 @@ def add_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+AUTH_ENV = "SRA_STUDIO_AUTH"  # user:password, or the path of a file of such lines
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def auth_spec(args: argparse.Namespace) -> str | None:
+    """Where the logins come from: --auth-file, else --auth, else $SRA_STUDIO_AUTH."""
+    return args.auth_file or args.auth or os.environ.get(AUTH_ENV) or None
+
+
+def exposure_error(args: argparse.Namespace) -> str | None:
+    """Why the studio must not start as asked: reachable beyond this machine with no login."""
+    if auth_spec(args):
+        return None
+    if args.share:
+        return "--share without a login would let anyone with the link run code here: add --auth-file"
+    if args.host not in LOOPBACK:
+        return f"--host {args.host} without a login would let anyone on the network run code here: add --auth-file"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.backend != "openai" and args.base_url:
         sys.stderr.write("error: --base-url applies only to --backend openai\n")
         return 2
+    refused = exposure_error(args)
+    if refused:
+        sys.stderr.write(f"error: {refused}\n")
+        return 2
+    if args.auth and ":" in args.auth and not os.path.isfile(args.auth):
+        sys.stderr.write(
+            "warning: a password on the command line shows in the process list; use --auth-file\n"
+        )
     from ui.app import launch_studio  # imported here: gradio takes seconds to import
 
     launch_studio(
         host=args.host,
         port=args.port,
         share=args.share,
-        auth=args.auth,
+        auth=auth_spec(args),
         model=args.model,
         backend=args.backend,
         backend_options={"base_url": args.base_url} if args.base_url else {},
