@@ -36,6 +36,7 @@ def open_database(path: Path) -> sqlite3.Connection:
     """Check the folder and the file, then connect (WAL, migrated); any failure is a :class:`StoreError`."""
     ensure_folder(path.parent)
     check_file(path)
+    private_file(path)
     try:
         return connect(path)
     except SchemaTooNew as exc:
@@ -62,10 +63,31 @@ def open_database(path: Path) -> sqlite3.Connection:
         ) from exc
 
 
-def ensure_folder(folder: Path) -> None:
-    """Create the data folder if needed; it must be a folder that this process can write into."""
+def private_file(path: Path) -> None:
+    """The database readable by its owner only (0600): created so, or tightened when it is ours.
+
+    SQLite gives its -wal and -shm files the database's own mode, so they follow.
+    """
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # connect() names the problem
+    st = path.stat()
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(path, 0o600)
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create the data folder if needed (0700: runs, exports and logs are the user's own).
+
+    A folder that already exists keeps its mode: it may be shared on purpose (or be /tmp).
+    """
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
         why = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc)).lower()
