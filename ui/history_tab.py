@@ -98,7 +98,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
             f = facets(ctx.store)
         except (sqlite3.Error, ValueError) as exc:
             raise gr.Error(f"cannot read the run list: {exc}") from None
-        live = {r.id: ctx.runs.get(r.id) for r in rows if ctx.runs.get(r.id) is not None}
+        live = {r.id: run for r in rows if (run := ctx.runs.get(r.id)) is not None}
         shown = f"**{len(rows)}** run{'s' if len(rows) != 1 else ''}"
         return (
             gr.update(choices=_choices(f.problems)),

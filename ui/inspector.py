@@ -251,9 +251,9 @@ def _error_cell(v: VerdictSummary) -> str:
     """The run's error, else the exception the first failing test raised (TypeError, AssertionError...)."""
     if v.error_kind:
         return v.error_kind
-    _, arrow, rest = v.first_failure.partition("  ->  ")
-    raised = rest.split()[0] if arrow and rest.split() else ""
-    return text(raised) if raised and raised != "failed" else "—" if v.passed else "failed"
+    if v.first_error:
+        return text(v.first_error)
+    return "—" if v.passed else "failed"
 
 
 def _labelled(ex: ExecutionRecord) -> list[tuple[str, VerdictSummary | None]]:

@@ -41,12 +41,13 @@ def problem_imports(problem: Problem) -> str:
 
 def summarize(verdict: Verdict) -> VerdictSummary:
     failures = [t for t in verdict.tests if not t.passed]
-    first = ""
+    first, raised = "", ""
     if verdict.error_kind:
         first = f"{verdict.error_kind}: {verdict.error_message}".strip()
     elif failures:
         f = failures[0]
         first = f"{f.line or f.test}  ->  {f.error or 'failed'} {f.message}".strip()
+        raised = f.error or ""
     return VerdictSummary(
         passed=verdict.passed,
         pass_rate=verdict.pass_rate,
@@ -54,6 +55,7 @@ def summarize(verdict: Verdict) -> VerdictSummary:
         failed=len(failures),
         error_kind=verdict.error_kind,
         first_failure=first[:500],
+        first_error=raised[:80],
         duration_s=verdict.duration_s,
     )
 

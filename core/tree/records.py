@@ -131,6 +131,7 @@ class VerdictSummary:
     error_kind: str | None  # "syntax" | "runtime" | "timeout" | "memory" | "killed" | "output_limit" | None
     first_failure: str  # the first failing assert (or error message), "" when all passed
     duration_s: float
+    first_error: str = ""  # the exception the first failing test raised (TypeError, AssertionError...)
 
 
 @dataclass

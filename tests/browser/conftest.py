@@ -55,6 +55,22 @@ def serve(demo) -> Iterator[str]:
         demo.close()
 
 
+@contextmanager
+def serve_studio(ctx) -> Iterator[str]:
+    """The whole studio for ``ctx``, launched as ``launch.py studio`` does (look, scripts, queue)."""
+    from ui.app import build_app, launch_options
+
+    app = build_app(ctx)
+    port = free_port()
+    app.queue(default_concurrency_limit=4).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options()
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
 @dataclass
 class PageLog:
     """What the page did: requests it tried outside loopback, console errors, files it fetched."""

@@ -18,9 +18,8 @@ from core.curation.formats import response_text
 from core.curation.queue import build_queue
 from core.search.mcts import Search
 from core.store.runs import Store
-from tests.browser.conftest import free_port
+from tests.browser.conftest import serve_studio
 from tests.scripted import ScriptedBackend
-from ui.app import build_app, launch_options
 from ui.context import StudioContext
 from ui.sessions import BackendPool
 
@@ -39,13 +38,8 @@ def studio(tmp_path, problem):
         search.run()
         store.save_tree(f"run-{seed}", search.tree)
     ctx = StudioContext(backends=BackendPool(loader=lambda kind, model: ScriptedBackend()), store=store)
-    app = build_app(ctx)
-    port = free_port()
-    app.queue(default_concurrency_limit=4).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options()
-    )
-    yield f"http://127.0.0.1:{port}/", ctx, store
-    app.close()
+    with serve_studio(ctx) as url:
+        yield url, ctx, store
 
 
 def press(pg, key: str) -> None:

@@ -10,9 +10,8 @@ import pytest
 
 from core.store.runs import Store
 from core.training.jobs import FinetuneJobs
-from tests.browser.conftest import free_port
+from tests.browser.conftest import serve_studio
 from tests.finetune_data import write_sft_export
-from ui.app import build_app, launch_options
 from ui.context import StudioContext
 
 LOSS_POINTS = """() => {
@@ -26,13 +25,8 @@ def studio(tmp_path, monkeypatch):
     monkeypatch.setenv("SRA_STUDIO_DATA", str(tmp_path))
     write_sft_export(tmp_path / "exports" / "demo")
     ctx = StudioContext(store=Store(tmp_path / "studio.db"))
-    app = build_app(ctx)
-    port = free_port()
-    app.queue(default_concurrency_limit=4).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options()
-    )
-    yield f"http://127.0.0.1:{port}/", tmp_path
-    app.close()
+    with serve_studio(ctx) as url:
+        yield url, tmp_path
 
 
 @pytest.mark.slow

@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 
 from core.tree.events import EventKind
-from tests.browser.conftest import free_port
-from ui.app import build_app, launch_options
+from tests.browser.conftest import serve_studio
 from ui.context import StudioContext
 
 PLOT = "#tree-view .sra-tree-plot"
@@ -33,13 +32,8 @@ PRUNED_IDS = """(sel) => {
 @pytest.fixture(scope="module")
 def studio():
     ctx = StudioContext()
-    app = build_app(ctx)
-    port = free_port()
-    app.queue(default_concurrency_limit=4).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options()
-    )
-    yield f"http://127.0.0.1:{port}/", ctx
-    app.close()
+    with serve_studio(ctx) as url:
+        yield url, ctx
 
 
 def status_text(pg) -> str:

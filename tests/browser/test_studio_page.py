@@ -16,9 +16,8 @@ from core.config import SearchConfig
 from core.problems.problem import get_problem
 from core.search.mcts import Search
 from core.store.runs import Store
-from tests.browser.conftest import free_port
+from tests.browser.conftest import serve_studio
 from tests.scripted import ScriptedBackend
-from ui.app import build_app, launch_options
 from ui.context import StudioContext
 from ui.sessions import BackendPool
 
@@ -38,13 +37,8 @@ def studio(tmp_path_factory):
     store.save_tree("stored-run", search.tree)  # something to curate, list and compare
     pool = BackendPool(loader=lambda kind, model: ScriptedBackend(delay_s=DELAY_S))
     ctx = StudioContext(backends=pool, store=store)
-    app = build_app(ctx)
-    port = free_port()
-    app.queue(default_concurrency_limit=4).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options()
-    )
-    yield f"http://127.0.0.1:{port}/", ctx
-    app.close()
+    with serve_studio(ctx) as url:
+        yield url, ctx
 
 
 def field(pg, elem_id: str):

@@ -184,18 +184,12 @@ def test_model_text_is_escaped_once_so_quotes_read_as_quotes():
 
 
 def test_the_error_column_names_the_exception_a_failing_test_raised():
+    from core.execution.sandbox import run_tests
+    from core.search.grounding import summarize
     from core.tree.records import VerdictSummary
     from ui.inspector import _error_cell
 
-    failed = VerdictSummary(
-        passed=False,
-        pass_rate=0.0,
-        tests=1,
-        failed=1,
-        error_kind=None,
-        first_failure="assert f(1.0) == 2  ->  TypeError unsupported operand",
-        duration_s=0.1,
-    )
+    failed = summarize(run_tests("def f(x):\n    return x + 'a'\n", ["assert f(1.0) == 2"]))
     assert _error_cell(failed) == "TypeError"
     ok = VerdictSummary(True, 1.0, 1, 0, None, "", 0.1)
     assert _error_cell(ok) == "—"
