@@ -1,59 +1,101 @@
-"""What confines a sandbox child: rlimits, the namespace wrapper, a run uid, and the final sweep.
+"""What confines a sandbox child: rlimits, the command for the mode, a run uid, and the final sweep.
 
-``wrapper()`` probes once per process (cached) whether ``unshare`` can give the child its
-own network, PID and mount namespaces here; ``Confinement`` holds what one run asked for,
-and ``sweep()`` kills whatever of the run is still alive afterwards, found by uid
-(a fresh uid per run, when we are root) or by process group and parentage.
+``Confinement`` holds what one run asked for: its limits, its mode (``core/execution/modes.py``),
+the uid it runs as, and builds the command line (bwrap or unshare in front of the runner).
+``sweep()`` kills whatever of the run is still alive afterwards, found by uid (a fresh uid per
+run, when we are root) or by process group and parentage.
 
 Example::
 
     c = Confinement.for_run(timeout_s=5, memory_mb=512)
-    c.command(["python", "-I", "-c", "pass"])   # ['unshare', '--net', ..., 'python', ...]
+    c.command(["python", "-I", "-S", "-c", "pass"])   # ['bwrap', '--unshare-all', ..., 'python', ...]
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import math
 import os
 import resource
-import secrets
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.execution.modes import BWRAP_FLAGS, SandboxMode, bwrap_path, fresh_uid, unshare_prefix
+
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
 NPROC_LIMIT = 64
-RUN_UID_BASE = 2_000_000  # fresh uids come from [BASE, BASE + SPAN): no user owns them
-RUN_UID_SPAN = 1_000_000
-_NS_FLAGS = ["--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-
-
-@functools.lru_cache(maxsize=1)
-def wrapper() -> tuple[str, ...]:
-    """The ``unshare`` prefix that works here, or () when namespaces are not allowed."""
-    exe = shutil.which("unshare")
-    if not exe:
-        return ()
-    prefix = [exe, *_NS_FLAGS] + (["--map-root-user"] if os.geteuid() != 0 else [])
-    try:
-        done = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return tuple(prefix) if done.returncode == 0 else ()
+WORK_TMPFS_BYTES = 64 * 1024 * 1024  # bubblewrap: the private /sandbox and /tmp, each
+BWRAP_WORKDIR = "/sandbox"
+_CLONE_NEWNS, _MS_REC, _MS_PRIVATE, _MS_NOSUID, _MS_NODEV, _MS_BIND = 0x20000, 16384, 1 << 18, 2, 4, 4096
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: preexec only calls it
 
 
 @functools.lru_cache(maxsize=1)
 def python_reachable() -> bool:
-    """Can any uid traverse to our Python install? (Needed to drop to a fresh uid before exec.)"""
+    """Can any uid traverse to our Python install? (Else a fresh uid needs it exposed first.)"""
     path = Path(sys.base_prefix).resolve()
     return all(os.stat(p).st_mode & 0o001 for p in [path, *path.parents])
+
+
+def python_dirs() -> list[str]:
+    """What of Python a run needs: the real interpreter's folder and the standard library's prefix."""
+    exe_dir = os.path.dirname(os.path.realpath(sys.executable))
+    return sorted({os.path.realpath(sys.base_prefix), exe_dir})
+
+
+def _mount(
+    target: str,
+    flags: int,
+    source: bytes | None = None,
+    fstype: bytes | None = None,
+    data: bytes | None = None,
+) -> bool:
+    return _LIBC.mount(source, target.encode(), fstype, flags, data) == 0
+
+
+def _expose(path: str, mount=_mount) -> bool:
+    """Keep ``path`` reachable for other uids when an ancestor is private (e.g. /root, 0700).
+
+    The private ancestor is covered by an empty tmpfs and only the needed child is bound
+    back into it, so the rest of the private directory stays hidden from the run.
+    """
+    parts = path.split("/")
+    for i in range(2, len(parts)):
+        private, keep = "/".join(parts[:i]), "/".join(parts[: i + 1])
+        if os.stat(private).st_mode & 0o001:
+            continue
+        fd = os.open(keep, os.O_PATH)
+        via = f"/proc/self/fd/{fd}"
+        try:
+            ok = mount(private, _MS_NOSUID | _MS_NODEV, b"tmpfs", b"tmpfs", b"mode=0755")
+            os.mkdir(keep) if os.path.isdir(via) else open(keep, "w").close()
+            return ok and mount(keep, _MS_BIND | _MS_REC, via.encode())
+        finally:
+            os.close(fd)
+    return True
+
+
+def _bwrap_args(python: list[str]) -> list[str]:
+    args = [bwrap_path() or "bwrap", *BWRAP_FLAGS, "--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        top = "/" + name
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for d in python:
+        if not d.startswith("/usr/"):
+            args += ["--ro-bind", d, d]
+    args += ["--proc", "/proc", "--dev", "/dev", "--hostname", "sandbox"]
+    for tmp in ("/tmp", BWRAP_WORKDIR):
+        args += ["--size", str(WORK_TMPFS_BYTES), "--tmpfs", tmp]
+    return [*args, "--remount-ro", "/", "--chdir", BWRAP_WORKDIR, "--"]
 
 
 @dataclass(frozen=True)
@@ -62,18 +104,26 @@ class Confinement:
 
     timeout_s: float
     memory_mb: int
-    prefix: tuple[str, ...]
+    mode: SandboxMode
     uid: int  # -1: keep our own uid
 
     @classmethod
-    def for_run(cls, timeout_s: float, memory_mb: int) -> Confinement:
-        prefix = wrapper()  # with namespaces the runner exposes Python to the new uid itself
-        fresh = os.geteuid() == 0 and (bool(prefix) or python_reachable())
-        uid = RUN_UID_BASE + secrets.randbelow(RUN_UID_SPAN) if fresh else -1
-        return cls(timeout_s, memory_mb, prefix, uid)
+    def for_run(cls, timeout_s: float, memory_mb: int, mode: SandboxMode) -> Confinement:
+        root = os.geteuid() == 0
+        fresh = root and (mode is not SandboxMode.NONE or python_reachable())
+        return cls(timeout_s, memory_mb, mode, fresh_uid() if fresh else -1)
+
+    @property
+    def workdir_inside(self) -> str | None:
+        """Where the runner works: bubblewrap's private tmpfs, or None for a host temp dir."""
+        return BWRAP_WORKDIR if self.mode is SandboxMode.BUBBLEWRAP else None
 
     def command(self, argv: list[str]) -> list[str]:
-        return [*self.prefix, *argv]
+        if self.mode is SandboxMode.BUBBLEWRAP:
+            return [*_bwrap_args(python_dirs()), *argv]
+        if self.mode is SandboxMode.NAMESPACES:
+            return [*unshare_prefix(), *argv]
+        return list(argv)
 
     def limits(self) -> list[tuple[int, int, int]]:
         """(resource, soft, hard); hard too, so the code cannot raise them again."""
@@ -88,39 +138,57 @@ class Confinement:
         ]
 
     def preexec(self) -> None:
-        """Between fork and exec: rlimits, and the uid drop when no namespace wrapper runs it later."""
+        """Between fork and exec: rlimits, and the uid drop unless the runner does it later.
+
+        Under bubblewrap as root, bwrap itself runs as the fresh uid (so the kernel counts the
+        run's processes against RLIMIT_NPROC); a private mount namespace first exposes Python's
+        folder to that uid when an ancestor is private (e.g. /root, 0700).
+        """
         for which, soft, hard in self.limits():
             resource.setrlimit(which, (soft, hard))
-        if self.uid >= 0 and not self.prefix:
+        drop_here = self.uid >= 0 and self.mode is not SandboxMode.NAMESPACES
+        if drop_here and self.mode is SandboxMode.BUBBLEWRAP and not python_reachable():
+            if _LIBC.unshare(_CLONE_NEWNS) != 0 or not _mount("/", _MS_REC | _MS_PRIVATE):
+                os._exit(126)
+            for d in python_dirs():
+                if not _expose(d):
+                    os._exit(126)
+        if drop_here:
             os.setgroups([])
             os.setgid(self.uid)
             os.setuid(self.uid)
-            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
-        elif self.uid < 0:
+        if self.uid < 0 or drop_here:
             resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
 
     def prepare_dir(self, path: str) -> None:
         if self.uid >= 0:
             os.chown(path, self.uid, self.uid)
 
-    def describe(self, readonly: bool, uid: int | None) -> str:
+    def describe(self, facts: dict, visible: list[str]) -> str:
+        """What was applied, from the runner's own measurements (``facts``) where it can say."""
         parts = [
-            "subprocess python -I, scrubbed env",
+            {"bubblewrap": "bubblewrap", "namespaces": "fallback (unshare)", "none": "NO SANDBOX (opted in)"}[
+                self.mode.value
+            ],
+            "subprocess python -I -S, scrubbed env",
             f"rlimits cpu/as {self.memory_mb} MiB/fsize {FILE_SIZE_LIMIT // 2**20} MiB/"
             f"nofile {OPEN_FILES_LIMIT}/nproc {NPROC_LIMIT}",
         ]
-        if uid is not None and uid != 0 and uid == self.uid:
-            parts.append(f"fresh uid {uid}")
-        elif uid == 0:
+        uid = facts.get("uid")
+        if self.uid >= 0 and isinstance(uid, int) and uid != 0:
+            parts.append(f"fresh uid {self.uid}")
+        elif uid == 0 and self.mode is SandboxMode.NONE:
             parts.append("runs as root (nproc not enforced)")
-        parts.append("own session")
-        if self.prefix:
-            flag = " --map-root-user" if "--map-root-user" in self.prefix else ""
-            parts.append(f"no network, own pid+mount namespace (unshare -n -p -m{flag})")
-        else:
-            parts.append("network NOT isolated (unshare unavailable)")
-        parts.append("read-only filesystem except temp cwd" if readonly else "filesystem writable per uid")
-        parts.append(f"temp cwd; killed at {self.timeout_s:g}s")
+        unshared = facts.get("unshared") if isinstance(facts.get("unshared"), list) else []
+        parts.append("no network" if "net" in unshared else "network NOT isolated")
+        spaces = [n for n in ("pid", "ipc", "mnt", "uts", "user", "cgroup") if n in unshared]
+        if spaces:
+            parts.append("own " + "/".join(spaces) + " namespaces")
+        parts.append("no capabilities" if facts.get("caps") == 0 else "capabilities kept")
+        parts.append("read-only system" if facts.get("readonly") is True else "system writable")
+        parts.append("home, data and project hidden" if not visible else "VISIBLE: " + ", ".join(visible))
+        work = "private tmpfs cwd" if self.mode is SandboxMode.BUBBLEWRAP else "temp cwd"
+        parts.append(f"own session; {work}; killed at {self.timeout_s:g}s")
         return "; ".join(parts)
 
 

@@ -1,12 +1,14 @@
 """Run untrusted code against tests in a separate, confined process.
 
 Monkey-patching inside the caller's interpreter is not a sandbox, so each call starts a
-fresh ``python -I`` (the script is ``core/execution/runner.py``) with a scrubbed
-environment, a temporary working directory, rlimits, its own session, and where the OS
-allows its own network, PID and mount namespaces (``unshare``) and a fresh unprivileged
-uid. At the end everything of the run is killed (see ``core/execution/limits.py``). Test
-results come back over a private pipe, tagged with a per-run token, so printing
-look-alike lines on stdout cannot fake a pass. ``docs/SANDBOX.md`` has the threat model.
+fresh ``python -I -S`` (the script is ``core/execution/runner.py``) with a scrubbed
+environment and rlimits, under bubblewrap where it works, else under ``unshare`` (the mode:
+``core/execution/modes.py``; the command and limits: ``core/execution/limits.py``), and
+with a fresh unprivileged uid when the studio is root. At the end everything of the run is
+killed. Results come back over a private pipe, tagged with a per-run token; a test that
+compares calls of the function with literal values is judged here, on the values sent back
+(``core/execution/probes.py``), so the program cannot forge it. ``docs/SANDBOX.md`` has the
+threat model.
 
 Example::
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import selectors
@@ -34,18 +37,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.execution.cleanup import remove_tree
 from core.execution.limits import FILE_SIZE_LIMIT, NPROC_LIMIT, OPEN_FILES_LIMIT, Confinement, sweep
+from core.execution.modes import SandboxMode, SandboxUnavailable, refusal, sandbox_mode, unsandboxed_allowed
+from core.execution.probes import SplitTest, decode, judge, split_test
+from core.paths import cache_dir, data_dir
 from core.problems.problem import Problem
 
 OUTPUT_KEEP_BYTES = 64 * 1024  # per stream, what the verdict keeps
 OUTPUT_KILL_BYTES = 16 * 1024 * 1024  # stdout+stderr beyond this: the run is killed
 RESULTS_MAX_BYTES = 4 * 1024 * 1024
 _RUNNER_PATH = Path(__file__).with_name("runner.py")
+log = logging.getLogger(__name__)
 __all__ = ["FILE_SIZE_LIMIT", "NPROC_LIMIT", "OPEN_FILES_LIMIT", "SandboxJob", "SandboxPool", "TestResult"]
-__all__ += ["Verdict", "run_humaneval_check", "run_tests"]
+__all__ += ["SandboxUnavailable", "Verdict", "run_humaneval_check", "run_tests"]
 _EXIT_GRACE_S = 0.2  # after the runner exits, how long to wait for pipes held open by its children
 
-ERROR_KINDS = ("syntax", "runtime", "timeout", "memory", "killed", "output_limit")
+ERROR_KINDS = ("syntax", "runtime", "timeout", "memory", "killed", "output_limit", "sandbox")
 
 
 @dataclass
@@ -59,6 +67,7 @@ class TestResult:
     error: str | None = None
     message: str = ""
     line: str | None = None
+    judged: str = "inside"  # "outside": compared in the studio's process, out of the program's reach
 
 
 @dataclass
@@ -101,37 +110,92 @@ def _runner_source() -> str:
     return _RUNNER_PATH.read_text()
 
 
+_NAMESPACES = ("net", "ipc", "pid", "mnt", "uts", "user", "cgroup")
+
+
+def _our_namespaces() -> dict[str, int]:
+    out = {}
+    for name in _NAMESPACES:
+        with contextlib.suppress(OSError):
+            out[name] = os.stat(f"/proc/self/ns/{name}").st_ino
+    return out
+
+
+def _must_hide() -> list[str]:
+    """Folders a run must not see: the user's home, the data folder, the model cache, the project."""
+    return sorted({str(Path.home()), str(data_dir()), str(cache_dir()), str(_RUNNER_PATH.parents[2])})
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which tests are judged here (split into probes) and which run inside."""
+
+    splits: dict[int, SplitTest]
+    offsets: dict[int, int]  # test index -> index of its first probe
+    probes: list[str]
+    inside: list[list[Any]]  # [test index, source]
+
+    @classmethod
+    def of(cls, tests: list[str], entry_point: str | None) -> _Plan:
+        splits, offsets, probes, inside = {}, {}, [], []
+        for i, test in enumerate(tests):
+            split = split_test(test, entry_point) if entry_point else None
+            if split is None:
+                inside.append([i, test])
+                continue
+            splits[i], offsets[i] = split, len(probes)
+            probes += split.probes
+        return cls(splits, offsets, probes, inside)
+
+
 def run_tests(
-    code: str, tests: Sequence[str], *, timeout_s: float = 5.0, memory_mb: int = 512, setup: str = ""
+    code: str,
+    tests: Sequence[str],
+    *,
+    timeout_s: float = 5.0,
+    memory_mb: int = 512,
+    setup: str = "",
+    entry_point: str | None = None,
 ) -> Verdict:
     """Run ``setup`` then ``code``, then each test in turn, in one fresh confined process.
 
     Tests share the code's namespace and run in order; one failing does not stop the rest.
-    ``timeout_s`` bounds the whole run (wall clock), not each test.
+    ``timeout_s`` bounds the whole run (wall clock), not each test. With ``entry_point``, a test
+    that only compares calls of it on literals with literal values is judged here, outside the
+    process (``core/execution/probes.py``). Raises ``SandboxUnavailable`` when no sandbox works
+    and the user did not opt in.
     """
     if isinstance(tests, str):
         raise TypeError("tests must be a sequence of test sources, not one string")
     if timeout_s <= 0 or memory_mb <= 0:
         raise ValueError("timeout_s and memory_mb must be positive")
+    mode = sandbox_mode()
+    if mode is SandboxMode.NONE and not unsandboxed_allowed():
+        raise SandboxUnavailable(refusal())
     tests = list(tests)
+    plan = _Plan.of(tests, entry_point)
     token = secrets.token_hex(16)
-    payload = json.dumps({"token": token, "setup": setup, "code": code, "tests": tests}).encode()
-    conf = Confinement.for_run(timeout_s, memory_mb)
+    payload = {"token": token, "setup": setup, "code": code, "probes": plan.probes, "tests": plan.inside}
+    payload["hide"] = _must_hide()
+    conf = Confinement.for_run(timeout_s, memory_mb, mode)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-    parent_ns = os.stat("/proc/self/ns/mnt").st_ino if conf.prefix else 0
     result_r, result_w = os.pipe()
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sra-sandbox-", ignore_cleanup_errors=True) as cwd:
-        conf.prepare_dir(cwd)
-        argv = [sys.executable, "-I", "-c", _runner_source(), str(result_w), str(conf.uid), str(conf.uid)]
-        argv += [cwd, str(NPROC_LIMIT), str(parent_ns)]
+    host_dir = None if conf.workdir_inside else tempfile.mkdtemp(prefix="sra-sandbox-")
+    try:
+        if host_dir:
+            conf.prepare_dir(host_dir)
+        workdir = conf.workdir_inside or host_dir or "/"
+        argv = [os.path.realpath(sys.executable), "-I", "-S", "-c", _runner_source(), str(result_w)]
+        argv += [str(conf.uid), str(conf.uid), workdir, str(NPROC_LIMIT), json.dumps(_our_namespaces())]
+        argv.append(mode.value)
         try:
             proc = subprocess.Popen(
                 conf.command(argv),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=cwd,
+                cwd=host_dir or "/",
                 env=env,
                 pass_fds=(result_w,),
                 start_new_session=True,
@@ -143,7 +207,7 @@ def run_tests(
         finally:
             os.close(result_w)
         try:
-            out = _collect(proc, payload, result_r, start + timeout_s)
+            out = _collect(proc, json.dumps(payload).encode(), result_r, start + timeout_s)
             if not (out.timed_out or out.output_limit):
                 try:  # pipes closed but the runner may still be alive (it can close them itself)
                     proc.wait(timeout=max(0.0, start + timeout_s - time.monotonic()))
@@ -156,8 +220,11 @@ def run_tests(
             for stream in (proc.stdout, proc.stderr):
                 if stream:
                     stream.close()
+    finally:
+        if host_dir and not remove_tree(host_dir):
+            log.warning("could not remove the sandbox folder %s", host_dir)
     duration = time.monotonic() - start
-    return _verdict(out, proc.returncode, token, tests, duration, conf, left)
+    return _verdict(out, proc.returncode, token, tests, plan, duration, conf, left)
 
 
 @dataclass
@@ -251,34 +318,45 @@ def _verdict(
     returncode: int | None,
     token: str,
     tests: list[str],
+    plan: _Plan,
     duration: float,
     conf: Confinement,
     left: int,
 ) -> Verdict:
     results: dict[int, TestResult] = {}
+    probes: dict[int, dict[str, Any]] = {}
     stage_error: dict[str, Any] | None = None
     done = False
     confined: dict[str, Any] = {}
+    inside = {i for i, _ in plan.inside}
     for rec in _records(bytes(got.results), token):
-        stage = rec.get("stage")
-        if stage == "test" and isinstance(rec.get("index"), int) and 0 <= rec["index"] < len(tests):
-            i = rec["index"]
-            results[i] = TestResult(
-                test=tests[i],
+        stage, index = rec.get("stage"), rec.get("index")
+        if stage == "test" and index in inside and isinstance(index, int):
+            results[index] = TestResult(
+                test=tests[index],
                 passed=rec.get("passed") is True,
                 error=rec.get("error"),
                 message=_test_message(rec),
                 line=rec.get("line"),
             )
+        elif stage == "probe" and isinstance(index, int) and 0 <= index < len(plan.probes):
+            probes.setdefault(index, rec)
         elif stage in ("setup", "code") and stage_error is None:
             stage_error = rec
         elif stage == "done":
             done = True
-        elif stage == "confine":
+        elif stage == "confine" and not confined:
             confined = rec
+    if done:  # a probe that never answered (its record was cut) fails its test
+        for i, split in plan.splits.items():
+            results[i] = _judged(
+                tests[i], split, [probes.get(plan.offsets[i] + j) for j in range(len(split.probes))]
+            )
 
     kind, message = None, ""
-    if got.timed_out or returncode == -signal.SIGXCPU:
+    if "refused" in confined:
+        kind, message = "sandbox", f"not run: {confined['refused']}"
+    elif got.timed_out or returncode == -signal.SIGXCPU:
         kind, message = "timeout", "time limit reached; the process group was killed"
     elif got.output_limit:
         kind, message = "output_limit", f"more than {OUTPUT_KILL_BYTES // 2**20} MiB of output; killed"
@@ -293,11 +371,17 @@ def _verdict(
     elif not done:
         kind = "runtime"
         message = f"the process exited (code {returncode}) before the tests finished"
+        if returncode == 126 and not confined:
+            kind, message = "sandbox", "not run: the sandbox could not be set up (exit 126)"
     if kind is None and any(r.error == "MemoryError" for r in results.values()):
         kind, message = "memory", "a test ran out of memory"
 
-    uid = confined.get("uid") if isinstance(confined.get("uid"), int) else None
-    isolation = conf.describe(confined.get("readonly") is True, uid)
+    visible = confined.get("visible") if isinstance(confined.get("visible"), list) else []
+    isolation = (
+        conf.describe(confined, [str(v) for v in visible])
+        if confined
+        else "not confined: the runner did not start"
+    )
     not_run = "not run: " + (message or "the run ended early")
     ordered = [
         results.get(i) or TestResult(test=t, passed=False, message=not_run) for i, t in enumerate(tests)
@@ -315,6 +399,42 @@ def _verdict(
         error_message=message,
         exit_code=returncode,
     )
+
+
+def _judged(test: str, split: SplitTest, answers: list[dict[str, Any] | None]) -> TestResult:
+    """A split test's result: each check judged here on the values its probes sent back."""
+    values: list[Any] = []
+    for rec in answers:
+        if rec is None:
+            return TestResult(
+                test=test, passed=False, message="not run: a call sent back no value", judged="outside"
+            )
+        if "value" not in rec:
+            return TestResult(
+                test=test,
+                passed=False,
+                error=rec.get("error"),
+                judged="outside",
+                message=f"{rec.get('error')}: {rec.get('message') or ''} at: {rec.get('line') or ''}".strip(),
+                line=rec.get("line"),
+            )
+        try:
+            values.append(decode(rec["value"]))
+        except ValueError as exc:
+            return TestResult(test=test, passed=False, error="ValueError", message=str(exc), judged="outside")
+    for check in split.checks:
+        ok, why = judge(check, values)
+        if not ok:
+            detail = f" ({why})" if why else ""
+            return TestResult(
+                test=test,
+                passed=False,
+                error="AssertionError",
+                line=check.source,
+                message=f"failed: {check.source}{detail}",
+                judged="outside",
+            )
+    return TestResult(test=test, passed=True, judged="outside")
 
 
 def _signal_name(num: int) -> str:
@@ -344,7 +464,7 @@ def run_humaneval_check(
     if not problem.hidden_test or not problem.entry_point:
         raise ValueError(f"problem {problem.id} has no hidden test to run")
     test = f"{problem.hidden_test.rstrip()}\n\n\ncheck({problem.entry_point})\n"
-    return run_tests(code, [test], timeout_s=timeout_s, memory_mb=memory_mb)
+    return run_tests(code, [test], timeout_s=timeout_s, memory_mb=memory_mb, entry_point=problem.entry_point)
 
 
 @dataclass(frozen=True)
@@ -356,6 +476,7 @@ class SandboxJob:
     timeout_s: float = 5.0
     memory_mb: int = 512
     setup: str = ""
+    entry_point: str | None = None
 
 
 class SandboxPool:
@@ -380,7 +501,12 @@ class SandboxPool:
     @staticmethod
     def _run(job: SandboxJob) -> Verdict:
         return run_tests(
-            job.code, job.tests, timeout_s=job.timeout_s, memory_mb=job.memory_mb, setup=job.setup
+            job.code,
+            job.tests,
+            timeout_s=job.timeout_s,
+            memory_mb=job.memory_mb,
+            setup=job.setup,
+            entry_point=job.entry_point,
         )
 
     def close(self) -> None:

@@ -1,12 +1,16 @@
-"""Hostile programs in the sandbox: each one is named in the verdict and contained.
+"""Hostile programs in the sandbox: each one is named in the verdict and contained, in every mode.
 
-Contained means: this test process survives, no process of the run is alive afterwards
-(none with the run's uid, none whose command line holds the test's marker), and no file
-outside the run's temp dir was created, changed or removed.
+Every test runs once per sandbox mode this machine has (bubblewrap and the ``unshare``
+fallback; ``SRA_STUDIO_SANDBOX`` picks it) and CI runs the file twice: as root and as an
+unprivileged uid (``.ci/as_user.py 4242``). Contained means: this test process survives, no
+process of the run is alive afterwards (none with the run's uid, none whose command line holds
+the test's marker), no SysV IPC object and no sandbox folder is left behind, and no file outside
+the run's own work dir was created, changed or removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -15,9 +19,35 @@ from pathlib import Path
 
 import pytest
 
-from core.execution.sandbox import Verdict, run_tests
+from core.execution import modes
+from core.execution.modes import SandboxMode, SandboxUnavailable
+from core.execution.sandbox import Verdict, run_humaneval_check, run_tests
+from core.problems.problem import get_problem
 
 PROJECT = Path(__file__).resolve().parents[2]
+RUNNER = PROJECT / "core" / "execution" / "runner.py"
+MODES = [
+    m
+    for m in ("bubblewrap", "namespaces")
+    if (modes.bwrap_path() if m == "bubblewrap" else modes.unshare_prefix())
+]
+
+
+@pytest.fixture(autouse=True, params=MODES)
+def mode(request, monkeypatch) -> str:
+    monkeypatch.setenv(modes.ENV_MODE, request.param)
+    before = _leftovers()
+    yield request.param
+    assert _leftovers() == before, "the run left IPC objects or sandbox folders behind"
+
+
+def _leftovers() -> dict[str, set[str]]:
+    out = {}
+    for kind in ("shm", "msg", "sem"):
+        rows = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
+        out[kind] = {" ".join(r.split()[:2]) for r in rows}
+    out["dirs"] = {p.name for p in Path("/tmp").glob("sra-sandbox-*")}
+    return out
 
 
 def _procs() -> list[tuple[int, set[int], bytes]]:
@@ -54,12 +84,26 @@ def marker() -> str:
 
 @pytest.fixture
 def outside(marker):
-    """Paths outside the sandbox that a run must not create: in /tmp and in the project."""
-    paths = [Path("/tmp") / f"sra_escape_{marker}", PROJECT / f"sra_escape_{marker}"]
+    """Paths outside the sandbox that a run must not create: in /tmp, in the project, in the home."""
+    paths = [
+        Path("/tmp") / f"sra_escape_{marker}",
+        PROJECT / f"sra_escape_{marker}",
+        Path.home() / f"sra_{marker}",
+    ]
     yield paths
     for p in paths:
         assert not p.exists(), f"{p} was created by the sandbox"
         p.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def private_file(marker):
+    """A 0600 file of the user running the studio, in their home (their ~/.bashrc, their keys)."""
+    path = Path.home() / f".sra_private_{marker}"
+    path.write_text(f"secret {marker}\n")
+    path.chmod(0o600)
+    yield path
+    path.unlink()
 
 
 @pytest.mark.slow
@@ -111,13 +155,13 @@ def test_100_mb_of_stdout():
     _assert_contained(v)
 
 
-def test_writes_outside_the_temp_dir(outside):
+def test_writes_outside_the_work_dir(outside):
+    """Writes fail or land in the run's private tmpfs; nothing appears outside (the fixture checks)."""
     code = "".join(f"open({str(p)!r}, 'w').write('pwned')\n" for p in outside)
     v = run_tests(code, ["assert True"])
-    assert v.error_kind == "runtime" and "Read-only file system" in v.error_message
-    v = run_tests(
-        "import os\n" + code.replace("open(", "os.mkdir(").replace(", 'w').write('pwned')", ")"), []
-    )
+    assert v.error_kind == "runtime"
+    assert "Read-only file system" in v.error_message or "No such file" in v.error_message
+    v = run_tests("import os\n" + "".join(f"os.makedirs({str(p)!r})\n" for p in outside), [])
     assert v.error_kind == "runtime"
     _assert_contained(v)
 
@@ -139,7 +183,8 @@ def test_deleting_files_outside(marker):
     try:
         for action in (f"os.remove({str(victim)!r})", f"open({str(victim)!r}, 'w').write('gone')"):
             v = run_tests(f"import os\n{action}\n", ["assert True"])
-            assert v.error_kind == "runtime", v.error_message
+            # refused (fallback: read-only, hidden), or done to the run's own private /tmp (bubblewrap)
+            assert v.error_kind == "runtime" or "private tmpfs" in v.isolation, v.error_message
             assert victim.read_text() == "keep me"
         v = run_tests(f"import shutil\nshutil.rmtree({str(PROJECT / 'core')!r})\n", [])
         assert v.error_kind == "runtime" and (PROJECT / "core" / "execution" / "sandbox.py").exists()
@@ -155,7 +200,8 @@ def test_socket_to_loopback():
         port = server.getsockname()[1]
         code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'hi')\n"
         v = run_tests(code, ["assert True"])
-        assert v.error_kind == "runtime" and "Network is unreachable" in v.error_message
+        assert v.error_kind == "runtime"  # no route (fallback) or the namespace's own empty loopback
+        assert "Network is unreachable" in v.error_message or "Connection refused" in v.error_message
         with pytest.raises(BlockingIOError):
             server.accept()
     assert "no network" in v.isolation
@@ -180,7 +226,8 @@ def test_os_exit_before_tests():
 @pytest.mark.parametrize("limit", [None, 10**6])
 def test_deep_recursion(limit):
     setup = f"import sys\nsys.setrecursionlimit({limit})\n" if limit else ""
-    v = run_tests(setup + "def f(n):\n    return f(n + 1)\nf(0)\n", ["assert True"])
+    # a million frames take seconds on a loaded 2-core box: the time limit is not what is tested
+    v = run_tests(setup + "def f(n):\n    return f(n + 1)\nf(0)\n", ["assert True"], timeout_s=30)
     assert not v.passed
     # 3.11 raises RecursionError before the C stack overflows; a crash would read "killed"
     assert (v.error_kind, "RecursionError" in v.error_message) in (("runtime", True), ("killed", False))
@@ -209,4 +256,192 @@ def test_subprocess_spawn(marker, outside):
 
 def test_escape_attempts_leave_the_sandbox_intact_for_the_next_run():
     v = run_tests("def inc(x):\n    return x + 1\n", ["assert inc(1) == 2"])
-    assert v.passed and "read-only filesystem except temp cwd" in v.isolation
+    assert v.passed and "read-only system" in v.isolation and "no capabilities" in v.isolation
+
+
+REMOUNT = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+MS_REMOUNT, MS_BIND = 32, 4096
+def remount_rw():
+    return [p for p in ("/", "/usr", {python!r}) if libc.mount(None, p.encode(), None, MS_REMOUNT | MS_BIND, None) == 0]
+got = remount_rw()
+if os.fork() == 0:  # a nested user namespace gives back every capability, inside it
+    libc.unshare(0x10000000 | 0x20000)
+    got += remount_rw()
+    os._exit(0)
+os.wait()
+for path in ({home!r} + "/.bashrc", {runner!r}, {python!r} + "/sra_escape"):
+    try:
+        with open(path, "a") as f:
+            f.write("pwned")
+        got.append(path)
+    except OSError:
+        pass
+assert not got, got
+"""
+
+
+def test_no_remount_and_no_write_to_home_python_or_the_runner(marker):
+    """The non-root escape: remount / read-write (also from a nested user namespace), then write."""
+    import sys
+
+    python = os.path.realpath(sys.base_prefix)
+    bashrc = Path.home() / ".bashrc"
+    before = (
+        bashrc.read_bytes() if bashrc.exists() else None,
+        hashlib.sha256(RUNNER.read_bytes()).hexdigest(),
+    )
+    code = REMOUNT.format(python=python, home=str(Path.home()), runner=str(RUNNER))
+    v = run_tests(code, ["assert True"])
+    assert v.passed, (v.error_message, v.stderr[-2000:])
+    after = (
+        bashrc.read_bytes() if bashrc.exists() else None,
+        hashlib.sha256(RUNNER.read_bytes()).hexdigest(),
+    )
+    assert after == before
+    assert not (Path(python) / "sra_escape").exists()
+    _assert_contained(v)
+
+
+def test_the_users_own_private_files_are_out_of_reach(private_file, marker):
+    """A 0600 file of the studio's own user (the laptop case) cannot be read, listed or changed."""
+    code = (
+        "import os\n"
+        f"path = {str(private_file)!r}\n"
+        "seen = []\n"
+        "for probe in (lambda: open(path).read(), lambda: os.listdir(os.path.dirname(path)), lambda: open(path, 'a').write('x')):\n"
+        "    try:\n        seen.append(repr(probe()))\n    except OSError:\n        pass\n"
+        "print(seen)\n"
+    )
+    v = run_tests(code, ["assert True"])
+    assert marker not in v.stdout and private_file.name not in v.stdout, v.stdout
+    assert private_file.read_text() == f"secret {marker}\n"
+    _assert_contained(v)
+
+
+CLAIMS = """
+import ctypes, os, socket
+facts = {}
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
+    facts["network"] = True
+except OSError:
+    facts["network"] = False
+facts["caps"] = int([l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1], 16)
+facts["uid"] = os.getuid()
+facts["system_writable"] = os.access("/usr", os.W_OK)
+facts["ns"] = {n: os.stat("/proc/self/ns/" + n).st_ino for n in ("net", "ipc", "pid", "mnt", "uts", "user", "cgroup")}
+facts["visible"] = [p for p in HIDE if os.path.exists(p) and set(os.listdir(p)) - {".pyenv"}]
+print(repr(facts))
+"""
+
+
+def test_the_isolation_line_claims_only_what_the_program_observes():
+    import ast
+
+    hide = sorted({str(Path.home()), str(PROJECT)})
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        code = CLAIMS.replace("PORT", str(server.getsockname()[1])).replace("HIDE", repr(hide))
+        v = run_tests(code, ["assert True"])
+    assert v.passed, v.error_message
+    seen = ast.literal_eval(v.stdout.strip().splitlines()[-1])
+    ours = {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in seen["ns"]}
+    line = v.isolation
+    assert ("no network" in line) == (not seen["network"]) and "no network" in line
+    assert ("no capabilities" in line) == (seen["caps"] == 0)
+    assert ("read-only system" in line) == (not seen["system_writable"])
+    own = re.search(r"own ([a-z/]+) namespaces", line).group(1).split("/")
+    for name in own:
+        assert seen["ns"][name] != ours[name], f"claims its own {name} namespace"
+    assert ("home, data and project hidden" in line) == (not seen["visible"])
+    if m := re.search(r"fresh uid (\d+)", line):
+        assert os.geteuid() == 0 and seen["uid"] == int(m.group(1))
+
+
+def test_ipc_objects_die_with_the_run():
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "assert libc.shmget(0, 1 << 20, 0o1000 | 0o600) >= 0\n"  # IPC_PRIVATE, IPC_CREAT
+        "assert libc.msgget(0, 0o1000 | 0o600) >= 0\n"
+        "assert libc.semget(0, 1, 0o1000 | 0o600) >= 0\n"
+    )
+    v = run_tests(code, ["assert True"])
+    assert v.passed, v.error_message  # the segments were made; the fixture sees none left
+    assert "ipc" in re.search(r"own ([a-z/]+) namespaces", v.isolation).group(1)
+
+
+def test_a_thousand_nested_folders_are_cleaned_up():
+    code = (
+        "import os\nfd = os.open('.', os.O_RDONLY)\n"
+        "for _ in range(1500):\n"
+        "    os.mkdir('d', dir_fd=fd)\n    new = os.open('d', os.O_RDONLY, dir_fd=fd)\n    os.close(fd)\n    fd = new\n"
+        "open(f'/proc/self/fd/{fd}/f', 'w').write('x')\nos.fchmod(fd, 0)\n"
+    )
+    v = run_tests(code, ["assert True"], timeout_s=20)
+    assert v.passed, v.error_message  # the fixture sees no sandbox folder left
+    _assert_contained(v)
+
+
+FORGERIES = {
+    "compile": "import builtins\nbuiltins.compile = lambda *a, **k: __builtins__['__orig__']\n",
+    "frame": (
+        "import sys\nf = sys._getframe()\n"
+        "while f is not None:\n"
+        "    emit = f.f_locals.get('emit')\n"
+        "    if emit:\n"
+        "        for i in range(64):\n"
+        "            emit(stage='test', index=i, passed=True)\n"
+        "            emit(stage='probe', index=i, value=True)\n"
+        "        emit(stage='done')\n"
+        "    f = f.f_back\n"
+    ),
+    "test_list": (
+        "import sys\nf = sys._getframe()\n"
+        "while f is not None:\n"
+        "    for name in ('tests', 'probes'):\n"
+        "        if isinstance(f.f_locals.get(name), list):\n"
+        "            f.f_locals[name].clear()\n"
+        "    f = f.f_back\n"
+    ),
+    "json": (
+        "import json\n"
+        "orig = json.JSONEncoder.encode\n"
+        "def forged(self, o):\n"
+        "    if isinstance(o, dict) and o.get('stage') in ('test', 'probe'):\n"
+        "        o = {**o, 'passed': True, 'value': True}\n"
+        "        o.pop('error', None)\n"
+        "    return orig(self, o)\n"
+        "json.JSONEncoder.encode = forged\njson.dumps = lambda o, **k: orig(json.JSONEncoder(), o)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(FORGERIES))
+def test_a_wrong_program_cannot_forge_a_pass(attack):
+    """HumanEval/0's hidden check and its docstring examples, against a wrong program that attacks the harness."""
+    problem = get_problem("HumanEval/0")
+    code = FORGERIES[attack] + "def has_close_elements(numbers, threshold):\n    return None\n"
+    hidden = run_humaneval_check(problem, code)
+    assert not hidden.passed and hidden.tests[0].judged == "outside", hidden.tests[0]
+    visible = run_tests(code, problem.visible_tests, entry_point=problem.entry_point)
+    # a forged value is a value it could have returned: a constant passes only the tests a constant passes
+    assert not visible.passed, [t.message for t in visible.tests]
+
+
+def test_without_any_sandbox_model_code_is_refused_unless_the_user_opts_in(monkeypatch, mode):
+    """No bubblewrap and no unshare (a container without the capability): refused, or run and said so."""
+    monkeypatch.setenv(modes.ENV_MODE, "none")
+    monkeypatch.delenv(modes.ENV_ALLOW, raising=False)
+    with pytest.raises(SandboxUnavailable, match="--allow-unsandboxed"):
+        run_tests("print('ran')", ["assert True"])
+    assert "model code was not run" in modes.mode_summary()
+    monkeypatch.setenv(modes.ENV_ALLOW, "1")
+    assert modes.sandbox_mode() is SandboxMode.NONE and "NO SANDBOX" in modes.mode_summary()
+    v = run_tests("import os\nprint(os.getuid())\n", ["assert True"])
+    assert v.passed and v.isolation.startswith("NO SANDBOX")
+    assert "network NOT isolated" in v.isolation and "no network" not in v.isolation
+    uid = int(v.stdout.strip())
+    assert ("fresh uid" in v.isolation) == (uid != os.geteuid())
