@@ -98,7 +98,9 @@ def commit() -> str:
 def hidden_pass(problem: Problem, code: str) -> bool:
     """Judged exactly as an evaluation judges (after the problem's prompt: its imports and helpers)."""
     job = hidden_job(problem, code)
-    return run_tests(job.code, job.tests, timeout_s=job.timeout_s, setup=job.setup).passed
+    return run_tests(
+        job.code, job.tests, timeout_s=job.timeout_s, setup=job.setup, entry_point=job.entry_point
+    ).passed
 
 
 def run_eval(method: str, problem: Problem, backend, store: Store, args, key: str) -> Row:
@@ -151,7 +153,12 @@ def run_best_of_n(problem: Problem, backend, budget: int, args, key: str) -> Row
         for completion in res.completions:
             tokens += completion.completion_tokens
             codes.append(code_from(completion, problem))
-            if problem.visible_tests and run_tests(codes[-1], problem.visible_tests, setup=setup).passed:
+            if (
+                problem.visible_tests
+                and run_tests(
+                    codes[-1], problem.visible_tests, setup=setup, entry_point=problem.entry_point
+                ).passed
+            ):
                 chosen = codes[-1]
             if chosen is not None or tokens >= budget or not problem.visible_tests or len(codes) >= 64:
                 done = True

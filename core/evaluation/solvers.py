@@ -44,7 +44,7 @@ def hidden_job(problem: Problem, code: str) -> SandboxJob:
     if not problem.hidden_test or not problem.entry_point:
         raise ValueError(f"problem {problem.id} has no hidden test")
     test = f"{problem.hidden_test.rstrip()}\n\n\ncheck({problem.entry_point})\n"
-    return SandboxJob(code, (test,), timeout_s=HIDDEN_TIMEOUT_S, setup=problem.prompt)
+    return SandboxJob(code, (test,), HIDDEN_TIMEOUT_S, setup=problem.prompt, entry_point=problem.entry_point)
 
 
 def code_request(problem: Problem, spec: EvalSpec, seed: int) -> GenerationRequest:

@@ -81,7 +81,15 @@ def ground_many(
     def visible(code: str) -> VerdictSummary | None:
         if not problem.visible_tests:
             return None
-        return summarize(run_tests(code, problem.visible_tests, timeout_s=timeout_s, setup=imports))
+        return summarize(
+            run_tests(
+                code,
+                problem.visible_tests,
+                timeout_s=timeout_s,
+                setup=imports,
+                entry_point=problem.entry_point,
+            )
+        )
 
     def hidden(code: str) -> VerdictSummary | None:
         if not (problem.hidden_test and problem.entry_point):
