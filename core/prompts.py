@@ -72,6 +72,13 @@ DIRECT_CODE = """Problem:
 Write the complete Python function `{entry_point}`, with its signature and body. Reply with a single ```python code block and nothing else."""
 DIRECT_CODE_PREFILL = CODE_PREFILL
 
+# One-shot chain of thought, no search: the CoT data of an experiment (core/search/one_shot.py).
+COT_PLAN = """Problem:
+{problem}
+
+Write a plan that solves this problem: at most {max_steps} short numbered steps in plain English, one per line. Do not write any code."""
+COT_PREFILL = "1."
+
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "system": frozenset(),
     "reflect": frozenset({"problem", "steps"}),

@@ -37,6 +37,7 @@ from core.llm import BackendError, BackendUnavailable, LLMBackend
 from core.problems.problem import Problem
 from core.problems.sources import load_problems
 from core.search.mcts import Search, SearchPaused
+from core.search.one_shot import one_shot
 from core.store.runs import Store
 from core.tree.queries import latest_run
 
@@ -109,6 +110,9 @@ class _Batch:
         started = time.monotonic()
         search = Search.start(problem, self.config, self.backend)
         wait = _Backoff(self.spec)
+        cot = self.spec.method == "cot"
+        if cot and (self.stop.is_set() or not self._call(lambda: one_shot(search, code=False), wait)):
+            return None
         while not search.finished:
             if self.stop.is_set() or not self._call(search.step, wait):
                 return None

@@ -21,6 +21,8 @@ from typing import Any
 from core.config import SearchConfig, preset
 from core.llm import LLMBackend
 
+METHODS = ("sra-mcts", "cot")
+
 
 @dataclass(frozen=True)
 class GenerateSpec:
@@ -28,6 +30,7 @@ class GenerateSpec:
 
     problems: str  # "humaneval", a split ("first-40", "HumanEval/0-7") or a JSONL file
     out: Path
+    method: str = "sra-mcts"  # or "cot": one plan from one call, no search (core/search/one_shot.py)
     concurrency: int = 1
     preset: str = "paper defaults"
     iterations: int | None = None  # the preset's max_iterations when None
@@ -50,6 +53,8 @@ class GenerateSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         self.config()  # a bad preset, iteration budget or seed fails here, before any model loads
 
     def config(self) -> SearchConfig:
@@ -63,6 +68,7 @@ class GenerateSpec:
         cfg = self.config()
         return {
             "problems": self.problems,
+            **({"method": self.method} if self.method != "sra-mcts" else {}),  # older outputs match
             "preset": self.preset,
             "iterations": self.iterations,
             "seed": self.seed,

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from core.config import SearchConfig
 from core.llm import MAX_TOP_LOGPROBS, ChatMessage, GenerationRequest, GenerationResult, LLMBackend
 from core.problems.problem import Problem
-from core.prompts import DIRECT_CODE, DIRECT_CODE_PREFILL, format_steps
+from core.prompts import COT_PLAN, COT_PREFILL, DIRECT_CODE, DIRECT_CODE_PREFILL, format_steps
 from core.search.code_extract import extract_code
 from core.search.parsing import normalize_step, parse_critic_score, parse_reflection, step_key
 from core.search.score_distribution import score_distribution
@@ -166,6 +166,30 @@ class Reasoner:
             )
         return records
 
+    def plan(self, max_steps: int) -> tuple[ExpansionRecord, list[str]]:
+        """A whole plan from one greedy call (the one-shot CoT baseline): its usable lines, in order.
+
+        Each line is one step, cleaned as a proposal is (its number, code and repeats dropped).
+        """
+        cfg = self.config
+        prompt = COT_PLAN.format(problem=self.problem.prompt.strip(), max_steps=max_steps)
+        budget = cfg.step_max_tokens * max_steps
+        [res] = self._call([self._request(prompt, "propose", budget, stop=("```",), prefill=COT_PREFILL)])
+        raw = COT_PREFILL + res.completions[0].text
+        kept: list[str] = []
+        dropped: list[DroppedStep] = []
+        for line in _numbered_lines(raw):
+            step = normalize_step(line)
+            key = step_key(step) if step else ""
+            if not step or not key:
+                dropped.append(DroppedStep(line, "unusable", "empty, code, or too short to be a step"))
+            elif key in {step_key(k) for k in kept}:
+                dropped.append(DroppedStep(line, "in_path", "already a step of this path"))
+            elif len(kept) < max_steps:
+                kept.append(step)
+        record = ExpansionRecord(0, res.prompt_text, [raw], [], dropped, res.completion_tokens, res.latency_s)
+        return record, kept
+
     def to_code(self, steps: Sequence[str]) -> CodeRecord:
         [record] = self.to_code_many([steps])
         return record
@@ -285,3 +309,18 @@ class Reasoner:
             u.completion_tokens += res.completion_tokens
             u.by_role[req.tag] = u.by_role.get(req.tag, 0) + 1
         return results
+
+
+def _numbered_lines(text: str) -> list[str]:
+    """The plan's lines; a line that does not start a new number continues the step before it."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        starts = stripped[:1].isdigit() or stripped[:1] in "-*•"
+        if lines and not starts:
+            lines[-1] += " " + stripped
+        else:
+            lines.append(stripped)
+    return lines

@@ -13,7 +13,9 @@ Example::
 from __future__ import annotations
 
 BUDGET_STOPS = frozenset({"max_iterations", "time_budget", "stopped by user"})
-FINAL_STOPS = frozenset({"end_gate", "exhausted"})
+FINAL_STOPS = frozenset(
+    {"end_gate", "exhausted", "one_shot"}
+)  # one_shot: a CoT plan (core/search/one_shot.py)
 REOPENED_BY_FORCE = FINAL_STOPS  # a forced node is new work, whatever ended the search
 REOPENED_BY_ADD = frozenset({"exhausted"})  # a human step is new work; it does not undo a found answer
 

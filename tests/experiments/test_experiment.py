@@ -1,0 +1,200 @@
+"""The experiment on the scripted model: spec checks, every stage, the table, and a resume mid-training."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.experiments.run import ExperimentRun, passes_tests
+from core.experiments.spec import PRESETS, ExperimentError, ExperimentSpec
+from core.experiments.table import table_rows, to_csv, to_markdown
+from core.store.runs import Store
+from core.training.jobs import JobStatus
+from tests.scripted import ScriptedBackend
+
+SPEC = {
+    "name": "t1",
+    "train": "HumanEval/0-1",
+    "eval": "HumanEval/2-3",
+    "methods": [
+        {"kind": "cot"},
+        {"kind": "sra-mcts", "preset": "quick demo", "iterations": 2},
+        {"kind": "cot", "filter": "tests"},
+    ],
+}
+PLAN = "1. Sort the numbers first.\n2. Compare each pair of neighbours.\n3. Return whether any gap is small."
+
+
+class FakeJobs:
+    """Training as a test double: a job 'runs' until ``release`` is set, then registers its adapter."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.started: list[str] = []
+        self.configs: dict[str, object] = {}
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+
+    def start(self, cfg) -> str:
+        job_id = f"job{len(self.started)}"
+        self.started.append(job_id)
+        self.configs[job_id] = cfg
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        cfg = self.configs[job_id]
+        done = self.release.is_set()
+        return JobStatus(
+            job_id,
+            "finished" if done else "running",
+            4 if done else 1,
+            4,
+            1.0,
+            [],
+            1.0,
+            None,
+            "",
+            cfg.adapter_name if done else None,
+            [],
+            cfg.to_dict(),
+        )
+
+    def wait(self, job_id: str, timeout_s: float) -> JobStatus:
+        self.release.wait(min(timeout_s, 0.05))
+        return self.status(job_id)
+
+    def stop(self, job_id: str) -> JobStatus:
+        return self.status(job_id)
+
+
+def scripted(adapter: str | None) -> ScriptedBackend:
+    backend = ScriptedBackend(proposals=[[PLAN]] * 50)
+    backend.adapter = adapter
+    return backend
+
+
+def make(tmp_path: Path, jobs: FakeJobs, spec: dict | None = None, **kw) -> tuple[ExperimentRun, list]:
+    made: list[ScriptedBackend] = []
+
+    def backend_for(adapter):
+        made.append(scripted(adapter))
+        return made[-1]
+
+    run = ExperimentRun(
+        ExperimentSpec.from_dict(spec or SPEC),
+        tmp_path / "exp",
+        Store(tmp_path / "s.db"),
+        backend_for,
+        jobs=jobs,
+        **kw,
+    )
+    return run, made
+
+
+def test_every_stage_runs_and_the_table_has_every_row(tmp_path):
+    jobs = FakeJobs()
+    seen = []
+    run, made = make(tmp_path, jobs, progress=seen.append)
+    state = run.run()
+    assert state.status == "finished", state.message
+    assert list(state.stages) == run.stages()
+    cot = state.stages["filter:cot"]
+    assert cot["before"] == 2 and cot["after"] == 2  # one record per train problem
+    assert state.stages["filter:cot+tests"]["after"] == 0  # the scripted code fails every test
+    assert state.stages["train:cot+tests"]["adapter"] is None
+    records = [json.loads(x) for x in Path(cot["path"]).read_text().splitlines()]
+    assert records[0]["messages"][-1]["content"].startswith("1. Sort the numbers first.")
+    assert len(jobs.started) == 2  # cot and sra-mcts; the empty filtered set trains nothing
+    rows = table_rows(state, run.store)
+    assert [r.key for r in rows] == ["base", "cot", "sra-mcts.quick-demo.2it", "cot+tests"]
+    assert all(r.pass1 == 0.0 for r in rows[:3]) and rows[3].pass1 is None
+    assert rows[1].p_vs_base == 1.0 and rows[1].records == 2 and rows[1].tokens > 0
+    md = to_markdown(rows, state)
+    assert "| base model |" in md and "+CoT data" in md and "WARNING" not in md
+    assert "records_kept" in to_csv(rows, state)
+    stages = {p.stage for p in seen}
+    assert stages == set(run.stages()) and all(p.stages == len(run.stages()) for p in seen)
+
+
+def test_stopped_mid_training_resumes_without_redoing_finished_stages(tmp_path):
+    jobs = FakeJobs(hold=True)
+    stop = threading.Event()
+    run, made = make(tmp_path, jobs, stop=stop, progress=lambda p: p.stage.startswith("train") and stop.set())
+    state = run.run()
+    assert state.status == "stopped" and "training" in state.message
+    done = set(state.stages)
+    assert {s for s in run.stages() if s.startswith(("data:", "filter:"))} <= done
+    assert not any(s.startswith("train:") for s in done) and len(jobs.started) == 1
+    calls_before = sum(len(b.calls) for b in made)
+
+    jobs.release.set()  # the job the first run started finishes while nobody watches
+    seen = []
+    again, made2 = make(tmp_path, jobs, progress=seen.append)
+    state = again.run()
+    assert state.status == "finished"
+    assert not {p.stage for p in seen} & done, "a finished stage ran again"
+    assert jobs.started == ["job0", "job1"]  # job0 was waited for, not started again
+    assert not any(c[0].tag in ("propose", "critic") for b in made2 for c in b.calls)  # no data redone
+    assert calls_before > 0
+
+
+def test_overlap_is_refused_and_flagged_when_forced(tmp_path):
+    spec = {**SPEC, "eval": "HumanEval/1-2"}
+    with pytest.raises(ExperimentError, match="share 1 problem"):
+        ExperimentSpec.from_dict(spec)
+    forced = ExperimentSpec.from_dict({**spec, "force_overlap": True})
+    assert forced.overlap() == ["HumanEval/1"]
+    run, _ = make(tmp_path, FakeJobs(), spec={**spec, "force_overlap": True, "methods": [{"kind": "cot"}]})
+    state = run.run()
+    rows = table_rows(state, run.store)
+    assert "WARNING: train and eval overlap (1 problems)" in to_markdown(rows, state)
+    assert to_csv(rows, state).splitlines()[1].endswith(",True")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"name": "a b"}, "name"),
+        ({"methods": []}, "at least one"),
+        ({"methods": [{"kind": "beam"}]}, "kind must be one of"),
+        ({"methods": [{"kind": "cot", "filter": "hidden"}]}, "filter must be one of"),
+        ({"methods": ["cot", "cot"]}, "listed twice"),
+        ({"finetune_preset": "huge"}, "finetune_preset"),
+        ({"finetune": {"dataset": "/etc/passwd"}}, "set by the experiment"),
+        ({"samples": 2, "k": 5}, "pass@5 needs samples"),
+        ({"train": "HumanEval/0-999"}, "train:"),
+        ({"extra": 1}, "unknown field"),
+    ],
+)
+def test_bad_specs_get_one_line_naming_the_field(change, message):
+    with pytest.raises(ExperimentError, match=message):
+        ExperimentSpec.from_dict({**SPEC, **change})
+
+
+def test_the_presets_are_valid_specs():
+    for name, values in PRESETS.items():
+        ExperimentSpec.from_dict({"name": name.replace(" ", "-"), **values})
+
+
+def test_a_changed_spec_under_the_same_name_is_refused(tmp_path):
+    run, _ = make(tmp_path, FakeJobs(), spec={**SPEC, "methods": [{"kind": "cot"}]})
+    run.run()
+    with pytest.raises(ExperimentError, match="other settings"):
+        make(tmp_path, FakeJobs(), spec={**SPEC, "methods": [{"kind": "cot"}], "seed": 3})
+
+
+@pytest.mark.parametrize(
+    "meta, kept",
+    [
+        ({"hidden_passed": True, "visible_pass_rate": 1.0}, True),
+        ({"hidden_passed": True, "visible_pass_rate": 0.5}, False),
+        ({"hidden_passed": False, "visible_pass_rate": 1.0}, False),
+        ({"hidden_passed": None, "visible_pass_rate": None}, False),
+        ({"hidden_passed": None, "visible_pass_rate": 1.0}, True),
+    ],
+)
+def test_the_tests_filter(meta, kept):
+    assert passes_tests(meta) is kept
