@@ -91,6 +91,7 @@ class ExperimentRun:
         jobs: FinetuneJobs | None = None,
         progress: Callable[[StageProgress], None] | None = None,
         stop: threading.Event | None = None,
+        close_backends: bool = True,  # False: the backends are shared (the studio's pool) and stay open
     ) -> None:
         self.spec, self.folder, self.store = spec, Path(folder), store
         self.backend_for = backend_for
@@ -98,14 +99,20 @@ class ExperimentRun:
         self.progress = progress or (lambda p: None)
         self.stop = stop or threading.Event()
         self._backends: dict[str | None, LLMBackend] = {}
+        self._closes = close_backends
         self.state = self._open()
 
     # --- the plan -----------------------------------------------------------------
     def stages(self) -> list[str]:
-        data = list(dict.fromkeys(f"data:{m.data_key}" for m in self.spec.methods))
-        filters = [f"filter:{m.key}" for m in self.spec.methods]
-        trains = [f"train:{m.key}" for m in self.spec.methods]
-        evals = [f"eval:{BASE}"] + [f"eval:{m.key}" for m in self.spec.methods]
+        return self.plan(self.spec)
+
+    @staticmethod
+    def plan(spec: ExperimentSpec) -> list[str]:
+        """Every stage of ``spec``, in the order they run."""
+        data = list(dict.fromkeys(f"data:{m.data_key}" for m in spec.methods))
+        filters = [f"filter:{m.key}" for m in spec.methods]
+        trains = [f"train:{m.key}" for m in spec.methods]
+        evals = [f"eval:{BASE}"] + [f"eval:{m.key}" for m in spec.methods]
         return data + filters + trains + evals
 
     def run(self) -> ExperimentState:
@@ -267,9 +274,8 @@ class ExperimentRun:
             self._close(backend)
         self._backends.clear()
 
-    @staticmethod
-    def _close(backend: LLMBackend) -> None:
-        close = getattr(backend, "close", None)
+    def _close(self, backend: LLMBackend) -> None:
+        close = getattr(backend, "close", None) if self._closes else None
         if callable(close):
             close()
 
@@ -296,8 +302,9 @@ class ExperimentRun:
                 )
             return state
         self.folder.mkdir(parents=True, exist_ok=True)
-        state = ExperimentState(self.spec.to_dict(), digest)
-        return state
+        self.state = ExperimentState(self.spec.to_dict(), digest)
+        self._save()  # listed at once, before its first stage starts
+        return self.state
 
     def _save(self) -> None:
         self.state.updated_at = time.time()
