@@ -103,15 +103,28 @@ def launch_studio(
     model: str = "embedded",
     backend: str = "transformers",
     backend_options: dict | None = None,
+    operators: tuple[str, ...] = (),
+    allowed_models: tuple[str, ...] = (),
 ) -> None:
+    """Serve the studio; with ``auth``, users are kept apart and ``operators`` see everything."""
+    logins = read_auth(auth)
     store = Store()  # raises StoreError (one clear line) before anything is served
     pool = BackendPool(options=backend_options or {})
-    app = build_app(StudioContext(backend=backend, model=model, backends=pool, store=store))
+    ctx = StudioContext(
+        backend=backend,
+        model=model,
+        backends=pool,
+        store=store,
+        logins=bool(logins),
+        operators=frozenset(operators),
+        allowed_models=allowed_models,
+    )
+    app = build_app(ctx)
     app.queue(default_concurrency_limit=4).launch(
         server_name=host,
         server_port=port,
         share=share,
-        auth=read_auth(auth),
+        auth=logins,
         **launch_options(),
         show_error=True,
         max_file_size=UPLOAD_LIMIT,  # refused by the server before it is stored, not after

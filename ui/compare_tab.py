@@ -12,15 +12,17 @@ from core.store.runs import UnknownRun
 from core.tree.nodes import Tree
 from core.tree.queries import best_node, latest_run
 from core.tree.snapshot import snapshot
-from ui.context import StudioContext
+from ui.access import may_see, require_run
+from ui.context import StudioContext, owner_of
 from ui.tree_view import create_tree_view, tree_view_payload
 
 NO_STORE = "_No database: only saved runs can be compared._"
 
 
-def run_choices(ctx: StudioContext, problem: str | None = None) -> list[tuple[str, str]]:
-    """Stored runs as (label, id), newest first; the label names the problem, model and adapter."""
+def run_choices(ctx: StudioContext, problem: str | None = None, caller: str = "") -> list[tuple[str, str]]:
+    """Stored runs the caller may see as (label, id), newest first; the label names problem, model, adapter."""
     rows = ctx.store.list_runs(problem=problem or None) if ctx.store is not None else []
+    rows = [r for r in rows if may_see(ctx, r.owner, caller)]
     return [
         (
             f"{r.problem_id} · {r.model}{' + ' + r.adapter if r.adapter else ''} · {r.id} · {r.nodes} nodes",
@@ -30,7 +32,8 @@ def run_choices(ctx: StudioContext, problem: str | None = None) -> list[tuple[st
     ]
 
 
-def tree_of(ctx: StudioContext, run_id: str) -> Tree:
+def tree_of(ctx: StudioContext, run_id: str, caller: str = "") -> Tree:
+    require_run(ctx, run_id, caller)
     live = ctx.runs.get(run_id)
     if live is not None:
         return live.search.tree
@@ -87,7 +90,7 @@ def create_compare_tab(ctx: StudioContext) -> None:
             for side in ("left", "right"):
                 with gr.Column():
                     pick = gr.Dropdown(
-                        run_choices(ctx),
+                        run_choices(ctx, caller=""),  # filled per user when the tab is shown
                         value=None,
                         label=f"Run ({side}); or type a run id",
                         allow_custom_value=True,
@@ -98,16 +101,18 @@ def create_compare_tab(ctx: StudioContext) -> None:
                 sides.append((pick, view, text))
         note = gr.Markdown(elem_id="compare-note")
 
-    def on_refresh(problem_: str):
-        choices = run_choices(ctx, (problem_ or "").strip())
+    def on_refresh(problem_: str, request: gr.Request):
+        choices = run_choices(ctx, (problem_ or "").strip(), owner_of(request))
         return [gr.update(choices=choices) for _ in sides]
 
-    def on_pick(run_id: str | None, other_id: str | None):
+    def on_pick(run_id: str | None, other_id: str | None, request: gr.Request):
         if not run_id:
             return gr.skip(), gr.skip(), gr.skip()
-        tree = tree_of(ctx, run_id)
+        caller = owner_of(request)
+        tree = tree_of(ctx, run_id, caller)
+        other = tree_of(ctx, other_id, caller) if other_id else None
         view = tree_view_payload(snapshot(tree), None, scope=f"compare-{run_id}")
-        return view, summary(tree), mismatch_note(tree, tree_of(ctx, other_id) if other_id else None)
+        return view, summary(tree), mismatch_note(tree, other)
 
     pickers = [pick for pick, _, _ in sides]
     for trigger in (refresh.click, tab.select, problem.submit):

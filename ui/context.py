@@ -1,4 +1,9 @@
-"""What every tab shares: the backend pool, the registry of live runs, and the studio database."""
+"""What every tab shares: the backend pool, the registry of live runs, the studio database, and who is who.
+
+With logins on (``logins``), what a user makes belongs to them; ``operators`` see and steer
+everything. The rule itself lives in :mod:`ui.access`; the lists a client may pick from
+(exports, adapters, base models) are here, read fresh on each call.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.backends.adapters import list_adapters
+from core.backends.embedded import EMBEDDED_MODEL, is_embedded
+from core.curation.accepted import list_exports
 from core.paths import data_dir
 from core.store.runs import Store
-from ui.sessions import BackendPool, RunRegistry
+from core.training.jobs import FinetuneJobs
+from ui.sessions import BackendPool, LiveEvals, OwnerBook, RunRegistry
+
+OWNERS_FILE = "owners.json"  # beside the database: who started each training job and evaluation
 
 
 @dataclass
@@ -18,14 +28,48 @@ class StudioContext:
     backends: BackendPool = field(default_factory=BackendPool)
     runs: RunRegistry = field(default_factory=RunRegistry)
     store: Store | None = None  # None: nothing is saved (some tests); the launched studio always has one
+    logins: bool = False  # served with logins: users are kept apart (see ui.access)
+    operators: frozenset[str] = frozenset()  # logins that see and steer every user's work
+    allowed_models: tuple[
+        str, ...
+    ] = ()  # base models the Train tab may fine-tune besides embedded and ``model``
+    jobs: FinetuneJobs | None = None  # None: the jobs under data_root()/jobs
+    owners: OwnerBook | None = None  # None: a book in data_root() (in memory without a store)
+    evals: LiveEvals = field(default_factory=LiveEvals)
+
+    def __post_init__(self) -> None:
+        self.operators = frozenset(self.operators)
+        if self.owners is None:
+            self.owners = OwnerBook(self.data_root() / OWNERS_FILE if self.store is not None else None)
 
     def data_root(self) -> Path:
         """The folder beside the database: exports, training jobs."""
         return self.store.path.parent if self.store is not None else data_dir()
 
+    def finetune_jobs(self) -> FinetuneJobs:
+        if self.jobs is None:
+            self.jobs = FinetuneJobs(self.data_root() / "jobs", adapters=self.data_root() / "adapters")
+        return self.jobs
+
+    def exports_dir(self) -> Path:
+        return self.data_root() / "exports"
+
+    def export_names(self) -> list[str]:
+        """The studio's own exports that hold an SFT file, newest first: the datasets Train may use."""
+        return list_exports(self.exports_dir())
+
+    def adapter_names(self) -> list[str]:
+        """The adapters registered by the studio's training jobs, newest first."""
+        return [a.name for a in list_adapters(self.data_root() / "adapters")]
+
+    def base_models(self) -> list[str]:
+        """The base models Train may fine-tune: the embedded model, the studio's own, the operator's list."""
+        own = EMBEDDED_MODEL if is_embedded(self.model) else self.model
+        return list(dict.fromkeys([EMBEDDED_MODEL, own, *self.allowed_models]))
+
     def adapter_choices(self) -> list[tuple[str, str]]:
         """The policy choices of the Search and Evaluate tabs: the base model, then every registered adapter."""
-        return [("base model", "")] + [(a.name, a.name) for a in list_adapters(self.data_root() / "adapters")]
+        return [("base model", "")] + [(name, name) for name in self.adapter_names()]
 
 
 ANONYMOUS = "session:"  # the owner of a run made without a login: this prefix and the browser session

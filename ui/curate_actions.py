@@ -9,6 +9,7 @@ key press on a path already decided is refused instead of overwriting it.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +31,9 @@ from core.curation.queue import (
 from core.prompts import format_steps
 from core.store.runs import Store
 from core.tree.records import VerdictSummary
+from ui.access import refusal
+
+Visible = Callable[[str], bool]  # whether the caller may see a run of this owner (None: every run)
 
 NO_STORE = "_No database: nothing to curate. Start the studio with `python launch.py` to save runs._"
 COLUMNS = ["", "problem", "run", "node", "value", "critic", "visible", "note"]
@@ -52,11 +56,13 @@ def filters(
     return QueueFilter(problem or None, model or None, status or None, min_value, text or "")
 
 
-def load(cur: Curator, f: QueueFilter, sort: str) -> list[QueueItem]:
+def load(cur: Curator, f: QueueFilter, sort: str, visible: Visible | None = None) -> list[QueueItem]:
+    """The queue of the runs the caller may see (``visible`` of each run's owner)."""
     try:
-        return build_queue(cur.store, f, sort or "value", cur.cache)
+        items = build_queue(cur.store, f, sort or "value", cur.cache)
     except CurationError as exc:
         raise gr.Error(str(exc)) from None
+    return items if visible is None else [i for i in items if visible(i.run.owner)]
 
 
 # --- rendering --------------------------------------------------------------------------
@@ -121,9 +127,11 @@ def count_line(items: list[QueueItem]) -> str:
     return " · ".join(f"{k} **{n}**" for k, n in c.items()) + f" · {len(items)} paths"
 
 
-def view(cur: Curator, f: QueueFilter, sort: str, queue: str, key: str | None) -> tuple:
+def view(
+    cur: Curator, f: QueueFilter, sort: str, queue: str, key: str | None, visible: Visible | None = None
+) -> tuple:
     """(counts, table, key, seen, card, problem, steps, code, comment) with ``key`` shown, or the first."""
-    items = load(cur, f, sort)
+    items = load(cur, f, sort, visible)
     shown = [i for i in items if i.status == (queue or "pending")]
     key = neighbour([i.key for i in shown], key, 0)
     item = next((i for i in shown if i.key == key), None)
@@ -146,16 +154,26 @@ def view(cur: Curator, f: QueueFilter, sort: str, queue: str, key: str | None) -
 
 
 # --- actions ------------------------------------------------------------------------------
-def move(cur: Curator, f: QueueFilter, sort: str, queue: str, key: str | None, delta: int) -> tuple:
-    shown = [i.key for i in load(cur, f, sort) if i.status == (queue or "pending")]
-    return view(cur, f, sort, queue, neighbour(shown, key, delta))
+def move(
+    cur: Curator,
+    f: QueueFilter,
+    sort: str,
+    queue: str,
+    key: str | None,
+    delta: int,
+    visible: Visible | None = None,
+) -> tuple:
+    shown = [i.key for i in load(cur, f, sort, visible) if i.status == (queue or "pending")]
+    return view(cur, f, sort, queue, neighbour(shown, key, delta), visible)
 
 
-def pick_row(cur: Curator, f: QueueFilter, sort: str, queue: str, row: list | None) -> tuple:
+def pick_row(
+    cur: Curator, f: QueueFilter, sort: str, queue: str, row: list | None, visible: Visible | None = None
+) -> tuple:
     """The row the user clicked in the queue table (its run and node columns name the path)."""
     if not row or len(row) < 4:
-        return view(cur, f, sort, queue, None)
-    return view(cur, f, sort, queue, item_key(str(row[2]), int(row[3])))
+        return view(cur, f, sort, queue, None, visible)
+    return view(cur, f, sort, queue, item_key(str(row[2]), int(row[3])), visible)
 
 
 def annotator_of(request: gr.Request | None, typed: str | None) -> str:
@@ -174,13 +192,20 @@ def decide_and_next(
     decision: str,
     edit: tuple[str, str | None, str],
     annotator: str,
+    visible: Visible | None = None,
 ) -> tuple:
-    """Record the decision on ``key``; then show the path after it in the same queue."""
+    """Record the decision on ``key``; then show the path after it in the same queue.
+
+    A path of another user's run is refused like every other handler refuses it.
+    """
     steps, code, comment = edit
-    items = load(cur, f, sort)
-    item = next((i for i in items if i.key == key), None)
+    every = load(cur, f, sort)
+    item = next((i for i in every if i.key == key), None)
     if item is None:
         raise gr.Error("that path is not in the queue any more: press Refresh")
+    if visible is not None and not visible(item.run.owner):
+        raise refusal("run", item.run.id)
+    items = every if visible is None else [i for i in every if visible(i.run.owner)]
     shown = [i.key for i in items if i.status == (queue or "pending")]
     after = shown[(shown.index(key) + 1) % len(shown)] if key in shown and len(shown) > 1 else None
     try:
@@ -196,7 +221,7 @@ def decide_and_next(
         )
     except CurationError as exc:
         raise gr.Error(str(exc)) from None
-    return view(cur, f, sort, queue, after)
+    return view(cur, f, sort, queue, after, visible)
 
 
 def export_summary(result: CurationExport) -> str:

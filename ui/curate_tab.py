@@ -6,9 +6,9 @@ import gradio as gr
 
 from core.curation.exports import FORMATS
 from core.curation.queue import CandidateCache
-from core.store.filters import facets
 from ui import curate_actions as act
-from ui.context import StudioContext
+from ui.access import may_see, visible_facets
+from ui.context import StudioContext, owner_of
 
 DEFAULT_FORMATS = ["sft", "alpaca", "reference", "dpo", "prm"]  # hf needs the slow datasets import
 KEYS = (
@@ -109,29 +109,37 @@ def create_curate_tab(ctx: StudioContext) -> None:
     shown = [counts, rows, key, seen, info, prompt, steps, code, comment]
     # The handlers' parameters are named like the widgets: they name the API endpoints' parameters.
 
+    def seen_by(request: gr.Request | None):
+        """Whether the caller may see a run of a given owner (with logins on: their own runs only)."""
+        caller = owner_of(request)
+        return lambda owner: may_see(ctx, owner, caller)
+
     def on_refresh(problem, model, run_status, min_value, text, sort_by, queue, key, request: gr.Request):
         f = act.filters(problem, model, run_status, min_value, text)
-        found = facets(ctx.store)
+        found = visible_facets(ctx, owner_of(request))
         user = getattr(request, "username", None)
         return (
-            *act.view(cur, f, sort_by, queue, key),
+            *act.view(cur, f, sort_by, queue, key, seen_by(request)),
             *(gr.update(choices=_choices(x)) for x in (found.problems, found.models, found.statuses)),
             gr.update(value=user, interactive=False) if user else gr.update(),
         )
 
-    def on_show(problem, model, run_status, min_value, text, sort_by, queue, key):
-        return act.view(cur, act.filters(problem, model, run_status, min_value, text), sort_by, queue, key)
+    def on_show(problem, model, run_status, min_value, text, sort_by, queue, key, request: gr.Request):
+        f = act.filters(problem, model, run_status, min_value, text)
+        return act.view(cur, f, sort_by, queue, key, seen_by(request))
 
     def on_move(delta: int):
-        def handler(problem, model, run_status, min_value, text, sort_by, queue, key):
+        def handler(problem, model, run_status, min_value, text, sort_by, queue, key, request: gr.Request):
             f = act.filters(problem, model, run_status, min_value, text)
-            return act.move(cur, f, sort_by, queue, key, delta)
+            return act.move(cur, f, sort_by, queue, key, delta, seen_by(request))
 
         return handler
 
-    def on_pick(problem, model, run_status, min_value, text, sort_by, queue, evt: gr.SelectData):
+    def on_pick(
+        problem, model, run_status, min_value, text, sort_by, queue, evt: gr.SelectData, request: gr.Request
+    ):
         f = act.filters(problem, model, run_status, min_value, text)
-        return act.pick_row(cur, f, sort_by, queue, getattr(evt, "row_value", None))
+        return act.pick_row(cur, f, sort_by, queue, getattr(evt, "row_value", None), seen_by(request))
 
     def on_decide(decision: str):
         def handler(
@@ -141,7 +149,7 @@ def create_curate_tab(ctx: StudioContext) -> None:
             f = act.filters(problem, model, run_status, min_value, text)
             who = act.annotator_of(request, annotator)
             return act.decide_and_next(
-                cur, f, sort_by, queue, key, seen, decision, (steps, code, comment), who
+                cur, f, sort_by, queue, key, seen, decision, (steps, code, comment), who, seen_by(request)
             )
 
         return handler

@@ -18,20 +18,54 @@ from core.evaluation.report import EVAL_COLUMNS, PROBLEM_COLUMNS, chart_points, 
 from core.evaluation.run import evaluate
 from core.evaluation.solvers import Doing
 from core.evaluation.spec import EvalSpec, ProblemResult, pass_at
-from core.evaluation.tables import EvalTables
+from core.evaluation.tables import EvalTables, UnknownEval
 from core.problems.problem import UnknownProblem
 from core.problems.sources import split
+from core.store.schema import EvalRow
 from ui import search_actions as act
+from ui.access import adapter_name, may_see, owns, require_owner
 from ui.charts import themed
-from ui.context import StudioContext
+from ui.context import StudioContext, owner_of
 
 SPLITS = ["first-2", "first-5", "first-10", "first-40", "all"]  # or type a range: HumanEval/0-3
 NO_STORE = "_No database: evaluations need one to keep their results._"
+ID_WAIT_S = 30.0  # how long a started evaluation may take to write its first row
+_starting = threading.Lock()  # one evaluation starts at a time: its new row is the one it wrote
+
+
+def newest_eval_id(ctx: StudioContext) -> int:
+    rows = EvalTables(ctx.store).evals()
+    return rows[0].id if rows else 0
+
+
+def started_eval_id(ctx: StudioContext, before: int, worker: threading.Thread) -> int | None:
+    """The id of the row the evaluation just started in ``worker`` wrote (its first save), if it did.
+
+    The studio starts evaluations one at a time (``_starting``), so the first row newer than
+    ``before`` is this one's; None when the worker ended (a bad setting) before writing a row.
+    """
+    deadline = time.monotonic() + ID_WAIT_S
+    while time.monotonic() < deadline:
+        newest = newest_eval_id(ctx)
+        if newest > before:
+            return newest
+        if not worker.is_alive():
+            return None
+        time.sleep(0.02)
+    return None
+
+
+def parse_eval_id(value: object) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise gr.Error(f"an evaluation id is a number, not {str(value)[:40]!r}") from None
 
 
 def build_spec(
     ctx: StudioContext, split_name, adapter, mode, samples, temperature, ks, iterations, preset_name
 ):
+    adapter = adapter_name(ctx, adapter)  # a registered adapter's name, never a path
     try:
         search = {"preset": preset_name, "max_iterations": int(iterations)} if mode == "mcts" else {}
         return EvalSpec(
@@ -58,8 +92,15 @@ def training_problems(ctx: StudioContext, adapter: str | None) -> set[str]:
         raise gr.Error(str(exc)) from None
 
 
-def chart(ctx: StudioContext) -> go.Figure:
-    points = [p for p in chart_points(EvalTables(ctx.store).evals()[:12]) if p["k"] == 1] if ctx.store else []
+def visible_evals(ctx: StudioContext, caller: str) -> list[EvalRow]:
+    """The stored evaluations the caller may see (with logins on: the ones they started), newest first."""
+    if ctx.store is None:
+        return []
+    return [r for r in EvalTables(ctx.store).evals() if may_see(ctx, ctx.owners.get("eval", r.id), caller)]
+
+
+def chart(rows: list[EvalRow]) -> go.Figure:
+    points = [p for p in chart_points(rows[:12]) if p["k"] == 1]
     fig = go.Figure()
     labels = [p["label"] for p in points]
     fig.add_trace(go.Bar(x=labels, y=[p["all"] for p in points], name="pass@1, all problems"))
@@ -104,6 +145,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
             "pass@k on HumanEval, judged by the **hidden** tests in the sandbox. Problems an adapter "
             "was trained on are flagged, and pass@k is shown over all problems and over the unseen ones."
         )
+        eval_id = gr.Textbox(visible="hidden", elem_id="eval-id")  # the evaluation this page started
         with gr.Row():
             split_box = gr.Dropdown(
                 SPLITS,
@@ -128,17 +170,18 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
         with gr.Accordion("Stored evaluations", open=True):
             plot = gr.Plot(label="pass@1", elem_id="eval-chart")
             stored = gr.Dataframe(headers=list(EVAL_COLUMNS), interactive=False, elem_id="eval-stored")
-    stop = threading.Event()
     form = [split_box, adapter, mode, samples, temperature, ks, iterations, preset]
 
-    def listing():
-        return chart(ctx), eval_rows(EvalTables(ctx.store).evals())
+    def listing(caller: str):
+        rows = visible_evals(ctx, caller)
+        return chart(rows), eval_rows(rows)
 
-    def on_run(*values):
+    def on_run(request: gr.Request, *values):
+        caller = owner_of(request)
         spec = build_spec(ctx, *values)
         training = training_problems(ctx, spec.adapter)
         backend = act.backend(ctx, spec.adapter)
-        stop.clear()
+        key, live = ctx.evals.add(caller)
         box: dict = {}
         done: list[ProblemResult] = []
         doing = Doing()
@@ -150,7 +193,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
                     spec,
                     backend,
                     progress=lambda i, n, r: done.append(r),
-                    stop=stop,
+                    stop=live.stop,
                     training_problems=training,
                     store=ctx.store,
                     doing=doing,
@@ -159,32 +202,86 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
                 box["error"] = f"{type(exc).__name__}: {exc}"
 
         worker = threading.Thread(target=work, name="evaluate", daemon=True)
-        worker.start()
-        shown = -1
-        while worker.is_alive():
-            worker.join(1.0)
-            line = progress_line("running", spec, list(done), started, doing)
-            if len(done) == shown:  # only the line moves: elapsed time and what runs now
-                yield line, gr.skip(), gr.skip(), gr.skip()
-                continue
-            shown = len(done)
-            yield line, problem_rows(list(done)), *listing()
+        try:
+            with _starting:
+                before = newest_eval_id(ctx)
+                worker.start()
+                live.eval_id = started_eval_id(ctx, before, worker)
+            if live.eval_id is not None:
+                ctx.owners.set("eval", live.eval_id, caller)
+            shown_id = "" if live.eval_id is None else str(live.eval_id)
+            yield shown_id, progress_line("running", spec, [], started, doing), gr.skip(), *listing(caller)
+            shown = 0
+            while worker.is_alive():
+                worker.join(1.0)
+                line = progress_line("running", spec, list(done), started, doing)
+                if len(done) == shown:  # only the line moves: elapsed time and what runs now
+                    yield gr.skip(), line, gr.skip(), gr.skip(), gr.skip()
+                    continue
+                shown = len(done)
+                yield gr.skip(), line, problem_rows(list(done)), *listing(caller)
+        finally:
+            ctx.evals.remove(key)
         if "error" in box:
             raise gr.Error(f"the evaluation failed: {box['error']}")
         result = box["result"]
         line = progress_line(result.status, spec, result.results, started)
-        yield line, problem_rows(result.results), *listing()
+        yield shown_id, line, problem_rows(result.results), *listing(caller)
 
-    def on_pick(evt: gr.SelectData):
+    def on_stop(eval_id_, request: gr.Request):
+        """Stop the evaluation ``eval_id_`` (empty: every evaluation the caller started and that runs now)."""
+        caller = owner_of(request)
+        if not str(eval_id_ or "").strip():
+            for live in ctx.evals.all():
+                if owns(ctx, live.owner, caller):
+                    live.stop.set()
+            return
+        eid = parse_eval_id(eval_id_)
+        live = ctx.evals.by_id(eid)
+        if live is None:
+            if eid in {r.id for r in EvalTables(ctx.store).evals()}:
+                require_owner(ctx, "evaluation", eid, ctx.owners.get("eval", eid), caller)
+            raise gr.Error(f"evaluation {eid} is not running")
+        require_owner(ctx, "evaluation", eid, live.owner, caller)
+        live.stop.set()
+
+    def results_of(eval_id_, caller: str) -> list[list]:
+        eid = parse_eval_id(eval_id_)
+        try:
+            results = EvalTables(ctx.store).eval_results(eid)
+        except UnknownEval as exc:
+            raise gr.Error(str(exc)) from None
+        require_owner(ctx, "evaluation", eid, ctx.owners.get("eval", eid), caller)
+        return problem_rows(results)
+
+    def on_pick(evt: gr.SelectData, request: gr.Request):
         row = getattr(evt, "row_value", None)
         if not row:
             return gr.skip()
-        return problem_rows(EvalTables(ctx.store).eval_results(int(row[0])))
+        return results_of(row[0], owner_of(request))
+
+    def on_tab(request: gr.Request):
+        return *listing(owner_of(request)), gr.update(choices=ctx.adapter_choices())
 
     run_btn.click(
-        on_run, form, [progress, problems, plot, stored], api_name="evaluate", concurrency_id="model"
+        on_run,
+        form,
+        [eval_id, progress, problems, plot, stored],
+        api_name="evaluate",
+        concurrency_id="model",
     )
-    stop_btn.click(lambda: stop.set(), None, None, api_name="evaluate_stop", queue=False)
-    tab.select(listing, None, [plot, stored], api_name=False)
-    tab.select(lambda: gr.update(choices=ctx.adapter_choices()), None, adapter, api_name=False)
+    stop_btn.click(on_stop, [eval_id], None, api_name="evaluate_stop", queue=False)
+    tab.select(on_tab, None, [plot, stored, adapter], api_name=False)
     stored.select(on_pick, None, problems, api_name=False)
+    with tab:  # an API-only endpoint must live in a tab when the tab sits in gr.Tabs
+
+        def evaluations(request: gr.Request) -> list[list]:
+            """The stored evaluations the caller may see, newest first (the Stored evaluations table)."""
+            return eval_rows(visible_evals(ctx, owner_of(request)))
+
+        def evaluation(eval_id: str, request: gr.Request) -> list[list]:
+            """One evaluation's problem rows; another user's evaluation is refused."""
+            return results_of(eval_id, owner_of(request))
+
+        gr.api(evaluations, api_name="evaluations")
+        gr.api(evaluation, api_name="evaluation")

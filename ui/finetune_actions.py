@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import plotly.graph_objects as go
 
+from core.curation.accepted import list_exports
 from core.training.config import FinetuneError, preset
+from core.training.data import SFT_FILE
 from core.training.jobs import FinetuneJobs, JobStatus, UnknownJob
 from ui.charts import themed
 
@@ -33,25 +36,23 @@ FIELDS = (
 INTEGER_FIELDS = ("lora_r", "lora_alpha", "batch_size", "grad_accum", "max_length", "seed")
 
 
+NO_DATASET = "_Pick an export: Curate → Export makes one with the sft format._"
+
+
 def export_choices(exports_dir: Path) -> list[tuple[str, str]]:
-    """Export folders that hold an SFT file, newest first, as (label, path) pairs."""
-    if not exports_dir.is_dir():
-        return []
-    found = [p for p in exports_dir.iterdir() if (p / "sft.jsonl").is_file()]
-    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [(p.name, str(p)) for p in found]
+    """The exports that hold an SFT file, newest first, as (label, name) pairs: a client sends the name."""
+    return [(name, name) for name in list_exports(exports_dir)]
 
 
-def dataset_preview(dataset: str, limit: int = 3) -> str:
-    """The record count and the first records of an export folder or SFT JSONL file."""
-    if not dataset:
-        return "_Pick an export (Curate → Export) or type the path of an SFT JSONL file._"
-    path = Path(dataset)
-    path = path / "sft.jsonl" if path.is_dir() else path
+def dataset_preview(folder: Path | None, limit: int = 3) -> str:
+    """The record count and the first records of an export folder (one from the studio's list)."""
+    if folder is None:
+        return NO_DATASET
+    path = folder / SFT_FILE
     if not path.is_file():
-        return f"_No SFT file at `{html.escape(str(path))}`._"
+        return f"_Export {html.escape(folder.name)} has no {SFT_FILE}._"
     lines = [x for x in path.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
-    out = [f"**{len(lines)} records** in `{html.escape(str(path))}`"]
+    out = [f"**{len(lines)} records** in export **{html.escape(folder.name)}**"]
     for i, line in enumerate(lines[:limit], 1):
         try:
             messages = json.loads(line).get("messages", [])
@@ -150,9 +151,13 @@ def log_tail(st: JobStatus | None) -> str:
     return "" if st is None else "\n".join(st.log_tail[-40:])
 
 
-def jobs_table(jobs: FinetuneJobs, limit: int = 20) -> list[list]:
+def jobs_table(
+    jobs: FinetuneJobs, limit: int = 20, visible: Callable[[str], bool] | None = None
+) -> list[list]:
+    """The newest jobs as table rows; ``visible(job_id)`` keeps the caller's own (None: every job)."""
     rows = []
-    for st in jobs.jobs()[:limit]:
+    shown = [st for st in jobs.jobs() if visible is None or visible(st.id)]
+    for st in shown[:limit]:
         last = f"{st.losses[-1][1]:.4f}" if st.losses else ""
         rows.append([st.id, st.state, f"{st.step}/{st.max_steps}", last, st.adapter or ""])
     return rows

@@ -10,16 +10,17 @@ from __future__ import annotations
 import gradio as gr
 
 from core.training.config import PRESETS, FinetuneError, preview
-from core.training.jobs import FinetuneJobs
 from ui import finetune_actions as act
-from ui.context import StudioContext
+from ui.access import base_model as allowed_base_model
+from ui.access import dataset_folder, may_see, require_owner
+from ui.context import StudioContext, owner_of
 
 JOB_COLUMNS = ["job", "state", "steps", "last loss", "adapter"]
 
 
 def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
-    jobs = FinetuneJobs(ctx.data_root() / "jobs", adapters=ctx.data_root() / "adapters")
-    exports_dir = ctx.data_root() / "exports"
+    jobs = ctx.finetune_jobs()
+    exports_dir = ctx.exports_dir()
     defaults = next(iter(PRESETS))
     start = act.preset_values(defaults)
     with gr.Tab("Train", id="finetune") as tab:
@@ -28,13 +29,21 @@ def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
         timer = gr.Timer(1.0, active=False)
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=340, elem_classes=["side-panel"]):
+                # Names, never paths: the handlers refuse a value not in the studio's own lists
+                # (typed values stay allowed so that the refusal is the studio's one clear line).
                 dataset = gr.Dropdown(
                     act.export_choices(exports_dir),
-                    label="Dataset: an export (or the path of an SFT JSONL file)",
+                    label="Dataset: one of this studio's exports",
                     allow_custom_value=True,
                     elem_id="ft-dataset",
                 )
-                base_model = gr.Textbox("embedded", label="Base model (embedded, a local path or a HF id)")
+                base_model = gr.Dropdown(
+                    ctx.base_models(),
+                    value=ctx.base_models()[0],
+                    label="Base model (the operator adds more with --allow-model)",
+                    allow_custom_value=True,
+                    elem_id="ft-base-model",
+                )
                 with gr.Row():
                     preset_box = gr.Dropdown(list(PRESETS), value=defaults, label="Preset", min_width=120)
                     name = gr.Textbox(label="Adapter name (empty: generated)", min_width=140)
@@ -83,11 +92,23 @@ def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
     view = [status, progress, curve, log]
 
     def config_from(preset_name, dataset_, base, name_, modules_, *numbers):
+        """The form as a checked config; the dataset and base model are names from the studio's lists."""
         values = dict(zip(act.FIELDS, numbers, strict=True))
-        return act.build_config(preset_name, dataset_, base, name_, modules_, **values)
+        folder = str(dataset_folder(ctx, dataset_))
+        base = allowed_base_model(ctx, base)
+        return act.build_config(preset_name, folder, base, name_, modules_, **values)
 
-    def render(jid):
+    def job_owner(jid) -> str:
+        return ctx.owners.get("job", jid)
+
+    def own_job(jid, caller):
+        """The caller's job's status (None: no such job); another user's job is refused."""
         st = act.job_status(jobs, jid)
+        if st is not None:
+            require_owner(ctx, "job", jid, job_owner(jid), caller)
+        return st
+
+    def view_of(st):
         running = st is not None and st.state in act.ACTIVE
         return (
             act.status_markdown(st),
@@ -97,6 +118,9 @@ def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
             gr.Timer(active=running),
         )
 
+    def render(jid, request: gr.Request):
+        return view_of(own_job(jid, owner_of(request)))
+
     def on_preview(*values):
         cfg = config_from(*values)
         try:
@@ -104,35 +128,49 @@ def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
         except FinetuneError as exc:
             raise gr.Error(str(exc)) from None
 
-    def on_start(*values):
+    def on_start(request: gr.Request, *values):
         cfg = config_from(*values)
         try:
             jid = jobs.start(cfg)
         except FinetuneError as exc:
             raise gr.Error(str(exc)) from None
-        return (jid, jid, preview(cfg), *render(jid))
+        ctx.owners.set("job", jid, owner_of(request))
+        return (jid, jid, preview(cfg), *view_of(act.job_status(jobs, jid)))
 
-    def on_stop(jid):
+    def on_stop(jid, request: gr.Request):
         if not jid:
             raise gr.Error("no training job to stop")
-        st = act.job_status(jobs, jid)
+        st = own_job(jid, owner_of(request))
         if st is None:
             raise gr.Error(f"job {jid} is not known here")
         if st.state in act.ACTIVE:
             jobs.stop(jid)
-        return render(jid)
+        return view_of(act.job_status(jobs, jid))
 
-    def on_load(saved):
-        if not saved or act.job_status(jobs, saved) is None:
+    def on_load(saved, request: gr.Request):
+        st = act.job_status(jobs, saved) if saved else None
+        if st is None or not may_see(ctx, job_owner(saved), owner_of(request)):
             return gr.skip()
-        return (saved, *render(saved))
+        return (saved, *view_of(st))
 
-    def on_tab():
-        return gr.update(choices=act.export_choices(exports_dir)), act.jobs_table(jobs)
+    def visible_jobs(caller):
+        return lambda jid: may_see(ctx, job_owner(jid), caller)
 
-    def on_pick_job(evt: gr.SelectData):
+    def on_tab(request: gr.Request):
+        rows = act.jobs_table(jobs, visible=visible_jobs(owner_of(request)))
+        return gr.update(choices=act.export_choices(exports_dir)), rows
+
+    def on_pick_job(evt: gr.SelectData, request: gr.Request):
         row = getattr(evt, "row_value", None)
-        return (row[0], row[0], *render(row[0])) if row else gr.skip()
+        if not row:
+            return gr.skip()
+        return (row[0], row[0], *view_of(own_job(row[0], owner_of(request))))
+
+    def on_dataset(dataset_):
+        """The picked export's records; a name not among the exports is refused, and nothing is read."""
+        if not (dataset_ or "").strip():
+            return act.NO_DATASET
+        return act.dataset_preview(dataset_folder(ctx, dataset_))
 
     numbers = [
         lora_r,
@@ -157,13 +195,24 @@ def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
     timer.tick(render, job_id, [*view, timer], api_name=False, show_progress="hidden")
     with tab:  # an API-only endpoint must live in a tab when the tab sits in gr.Tabs
 
-        def finetune_status(jid: str) -> str:
-            """The job's status line (Markdown)."""
-            return act.status_markdown(act.job_status(jobs, jid))
+        def finetune_status(jid: str, request: gr.Request) -> str:
+            """The job's status line (Markdown); another user's job is refused."""
+            return act.status_markdown(own_job(jid, owner_of(request)))
+
+        def finetune_jobs(request: gr.Request) -> list[list]:
+            """The caller's jobs (an operator: every job), newest first: job, state, steps, last loss, adapter."""
+            return act.jobs_table(jobs, visible=visible_jobs(owner_of(request)))
 
         gr.api(finetune_status, api_name="finetune_status")
+        gr.api(finetune_jobs, api_name="finetune_jobs")
     # A dropdown's .change did not fire on a picked option here (Gradio 6.31): listen to what the user does.
-    gr.on([dataset.input, dataset.select], act.dataset_preview, dataset, data_preview, api_name=False)
+    gr.on(
+        [dataset.input, dataset.select],
+        on_dataset,
+        dataset,
+        data_preview,
+        api_name="finetune_dataset_preview",
+    )
     tab.select(on_tab, None, [dataset, table], api_name=False)
     table.select(on_pick_job, None, [job_id, saved_job, *view, timer], api_name=False)
     # On load, and again when the tab is shown: a tab not yet on screen may miss the load's updates.

@@ -7,10 +7,11 @@ from datetime import datetime
 
 import gradio as gr
 
-from core.store.filters import RunFilter, facets, find_runs
+from core.store.filters import RunFilter
 from core.store.runs import RunRow
 from ui import search_actions as act
-from ui.context import StudioContext, owner_label
+from ui.access import visible_facets, visible_runs
+from ui.context import StudioContext, owner_label, owner_of
 from ui.search_tab import SearchTab
 from ui.sessions import Run
 
@@ -69,7 +70,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
             "Click a row, then **Open in Search** to replay it or go on searching from where it stopped."
         )
         with gr.Row():
-            f = facets(ctx.store)
+            f = visible_facets(ctx, "")  # filled per user when the tab is shown (empty with logins on)
             problem = _filter_box("Problem", f.problems, 140)
             model = _filter_box("Model", f.models, 140)
             status = _filter_box("Status", f.statuses, 110)
@@ -89,13 +90,15 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
 
     filters = [problem, model, status, annotator, since, text]
 
-    def on_refresh(problem_, model_, status_, annotator_, since_, text_):
+    def on_refresh(problem_, model_, status_, annotator_, since_, text_, request: gr.Request):
+        caller = owner_of(request)
         try:
-            rows = find_runs(
-                ctx.store,
+            rows = visible_runs(
+                ctx,
                 RunFilter(problem_, model_, status_, annotator_, SINCE.get(since_ or "any time"), text_),
+                caller,
             )
-            f = facets(ctx.store)
+            f = visible_facets(ctx, caller)
         except (sqlite3.Error, ValueError) as exc:
             raise gr.Error(f"cannot read the run list: {exc}") from None
         live = {r.id: run for r in rows if (run := ctx.runs.get(r.id)) is not None}
@@ -113,11 +116,11 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
         row = getattr(evt, "row_value", None)
         return row[0] if row else gr.skip()
 
-    def on_open(rid: str):
+    def on_open(rid: str, request: gr.Request):
         rid = (rid or "").strip()
         if not rid:
             raise gr.Error("pick a run first: click its row in the table")
-        run = act.get_run(ctx, rid)
+        run = act.get_run(ctx, rid, owner_of(request))
         return (*act.render(run), *act.panel_values(run), run.id, gr.Tabs(selected="search"))
 
     outputs = [problem, model, status, annotator, count, table]

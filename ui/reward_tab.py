@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from core.evaluation.reward import RewardReport, report
 from core.tree.files import load_tree_file
 from core.tree.nodes import Tree, TreeFormatError
+from ui.access import require_run
 from ui.charts import themed
 from ui.context import StudioContext, owner_of
 
@@ -52,7 +53,11 @@ def report_markdown(rep: RewardReport) -> str:
 
 
 def trees_of(ctx: StudioContext, run_id: str | None, owner: str, files: list | None) -> list[Tree]:
-    """The open run, this session's other runs, and any uploaded tree files."""
+    """The open run, this session's other runs, and any uploaded tree files.
+
+    ``owner`` is the caller: another user's run id is refused, not read.
+    """
+    require_run(ctx, run_id, owner)
     runs = ctx.runs.owned_by(owner)
     current = ctx.runs.get(run_id)
     if current is not None and current not in runs:

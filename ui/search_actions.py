@@ -33,6 +33,7 @@ from core.store.runs import UnknownRun
 from core.tree.events import STEERING, EventKind
 from core.tree.nodes import Tree
 from core.tree.snapshot import snapshot
+from ui.access import adapter_name, require_run, run_owner
 from ui.context import StudioContext
 from ui.sessions import Run, save_run
 from ui.tree_view import tree_view_payload
@@ -183,11 +184,16 @@ def render(run: Run | None, selected: int | None = None) -> tuple:
 
 
 # --- lifecycle ----------------------------------------------------------------------------
-def find_run(ctx: StudioContext, run_id: str | None) -> Run | None:
-    """The live run, else the stored run of that id reopened (after a restart), else None."""
+def find_run(ctx: StudioContext, run_id: str | None, caller: str = "") -> Run | None:
+    """The live run, else the stored run of that id reopened (after a restart), else None.
+
+    Another user's run is refused (:func:`ui.access.require_run`), never returned.
+    """
+    require_run(ctx, run_id, caller)
     run = ctx.runs.get(run_id)
     if run is not None or not run_id or ctx.store is None or not ctx.store.has_run(run_id):
         return run
+    owner = run_owner(ctx, run_id) or ""
 
     def reopen() -> Search:
         try:
@@ -196,11 +202,11 @@ def find_run(ctx: StudioContext, run_id: str | None) -> Run | None:
             raise gr.Error(f"cannot reopen run {run_id} from the database: {exc}") from None
         return Search(tree, backend(ctx, tree.model.get("adapter")))
 
-    return ctx.runs.get_or_add(run_id, reopen)
+    return ctx.runs.get_or_add(run_id, reopen, owner=owner)
 
 
-def get_run(ctx: StudioContext, run_id: str | None) -> Run:
-    run = find_run(ctx, run_id)
+def get_run(ctx: StudioContext, run_id: str | None, caller: str = "") -> Run:
+    run = find_run(ctx, run_id, caller)
     if run is None:
         if run_id:
             raise gr.Error(f"run {run_id} is neither open nor in the database")
@@ -232,6 +238,7 @@ def new_search(
     owner: str,
     adapter: str | None = None,
 ) -> Run:
+    adapter = adapter_name(ctx, adapter)  # a registered adapter's name, never a path
     try:
         problem = resolve_problem(problem_id, text or "")
     except (ValueError, KeyError) as exc:

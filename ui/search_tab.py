@@ -15,6 +15,7 @@ from core.tree.nodes import TreeFormatError
 from core.tree.replay import tree_at
 from core.tree.snapshot import snapshot
 from ui import search_actions as act
+from ui.access import require_run
 from ui.context import StudioContext, owner_of
 from ui.inspector import execution_summary, inspect_node
 from ui.tree_plot import COLOURINGS, DEFAULT_COLOURING
@@ -35,8 +36,8 @@ def pick_problem(problem_id: str | None) -> str:
     return get_problem(problem_id).prompt if problem_id else ""
 
 
-def inspect(ctx: StudioContext, run_id: str | None, node: float | None) -> str:
-    run = act.find_run(ctx, run_id)
+def inspect(ctx: StudioContext, run_id: str | None, node: float | None, caller: str = "") -> str:
+    run = act.find_run(ctx, run_id, caller)
     if run is None or node is None:
         return "_Click a node in the tree to inspect it._"
     if int(node) not in run.search.tree.nodes:
@@ -206,7 +207,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
 
     def followed(run, n):
         """After an iteration: the view, the saved id and the inspector on the selected node as it is now."""
-        return (*act.render(run, _node_or_none(n)), run.id, inspect(ctx, run.id, n))
+        return (*act.render(run, _node_or_none(n)), run.id, inspect(ctx, run.id, n, run.owner))
 
     def progress(line):
         """Mid-iteration: only the status line changes (the tree is being written in another thread)."""
@@ -214,7 +215,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         return (*skip_view[:status_at], line, *skip_view[status_at + 1 :], gr.skip(), gr.skip())
 
     def on_step(rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
-        run = act.find_run(ctx, rid)
+        run = act.find_run(ctx, rid, owner_of(request))
         if run is None:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
             run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
@@ -224,7 +225,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         yield followed(run, n)
 
     def on_run(rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
-        run = act.find_run(ctx, rid)
+        run = act.find_run(ctx, rid, owner_of(request))
         fresh = run is None or not run.search.can_continue()
         if fresh:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
@@ -240,42 +241,45 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             act.save(ctx, run)
             yield followed(run, n)
 
-    def on_colour(rid, choice, n):
-        run = act.find_run(ctx, rid)
+    def on_colour(rid, choice, n, request: gr.Request):
+        run = act.find_run(ctx, rid, owner_of(request))
         if run is None:
             return gr.skip()
         run.colour_by = choice if choice in COLOURINGS else DEFAULT_COLOURING
         return act.tree_value(run, _node_or_none(n))
 
-    def on_pause(rid):
+    def on_pause(rid, request: gr.Request):
+        require_run(ctx, rid, owner_of(request))
         run = ctx.runs.get(rid)
         if run is not None:
             run.stop_requested.set()
 
-    def on_stop(rid):
-        run = act.get_run(ctx, rid)
+    def on_stop(rid, request: gr.Request):
+        run = act.get_run(ctx, rid, owner_of(request))
         run.stop_requested.set()
         run.search.stop()
         act.save(ctx, run)
         return act.render(run)
 
     def on_steer(action):
-        def handler(rid, n, txt=""):
-            run = act.get_run(ctx, rid)
+        def handler(rid, n, txt="", request: gr.Request = None):
+            caller = owner_of(request)
+            run = act.get_run(ctx, rid, caller)
             chosen = act.steer(run, action, n, txt)
             act.save(ctx, run)
-            return (*act.render(run, chosen), chosen, inspect(ctx, rid, chosen))
+            return (*act.render(run, chosen), chosen, inspect(ctx, rid, chosen, caller))
 
         return handler
 
-    def on_code(rid, n):
-        run = act.get_run(ctx, rid)
+    def on_code(rid, n, request: gr.Request):
+        caller = owner_of(request)
+        run = act.get_run(ctx, rid, caller)
         record = run.search.write_code(int(n) if n is not None else None)
         act.save(ctx, run)
-        return record.code, inspect(ctx, rid, n)
+        return record.code, inspect(ctx, rid, n, caller)
 
-    def on_replay(rid, it):
-        run = act.find_run(ctx, rid)
+    def on_replay(rid, it, request: gr.Request):
+        run = act.find_run(ctx, rid, owner_of(request))
         if run is None:
             return gr.skip()
         try:
@@ -293,7 +297,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             raise gr.Error(f"cannot open that file: {exc}") from None
         owner = owner_of(request)
         rid = act.upload_id(loaded, owner)
-        run = act.find_run(ctx, rid)
+        run = act.find_run(ctx, rid, owner)
         if run is not None:  # the same file again: the run it made, not a second copy (nor new candidates)
             gr.Info(f"this tree is already open as run {rid}")
         else:
@@ -301,16 +305,16 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             act.save(ctx, run)
         return (*attached(run), run.id)
 
-    def on_load(saved):
+    def on_load(saved, request: gr.Request):
         try:
-            run = act.find_run(ctx, saved)
+            run = act.find_run(ctx, saved, owner_of(request))
         except gr.Error:
-            run = None  # a stored run that cannot be reopened now: start clean rather than fail the page
+            run = None  # a stored run that cannot be reopened now, or not this user's: start clean
         return attached(run) if run is not None else gr.skip()
 
-    def get_tree(rid: str) -> str:
+    def get_tree(rid: str, request: gr.Request) -> str:
         """The whole tree as sra-tree/1 JSON."""
-        return act.get_run(ctx, rid).search.tree.to_json()
+        return act.get_run(ctx, rid, owner_of(request)).search.tree.to_json()
 
     # An in-process model runs one call at a time; a model server batches what several sessions send.
     model_queue = {
@@ -349,12 +353,17 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         )
     code_btn.click(on_code, [run_id, node], [code, inspector], api_name="write_code", **model_queue)
 
-    def on_select(rid, evt: gr.EventData):
+    def on_select(rid, evt: gr.EventData, request: gr.Request):
         chosen = selected_node_id(evt)
-        return (chosen, inspect(ctx, rid, chosen)) if chosen is not None else (gr.skip(), gr.skip())
+        if chosen is None:
+            return gr.skip(), gr.skip()
+        return chosen, inspect(ctx, rid, chosen, owner_of(request))
+
+    def on_inspect(rid, n, request: gr.Request):
+        return inspect(ctx, rid, n, owner_of(request))
 
     tree.select(on_select, [run_id], [node, inspector], api_name=False)
-    node.input(lambda rid, n: inspect(ctx, rid, n), [run_id, node], inspector, api_name="inspect")
+    node.input(on_inspect, [run_id, node], inspector, api_name="inspect")
     replay.release(on_replay, [run_id, replay], tree, api_name="replay")
     picker.input(pick_problem, picker, text, api_name="pick_problem")  # the user's pick, not a run's attach
     preset_box.input(
@@ -369,8 +378,9 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         gr.api(get_tree, api_name="get_tree")
     app.load(on_load, saved_run, [*view, *panel])
 
-    def on_execute(rid, n):
-        run = act.get_run(ctx, rid)
+    def on_execute(rid, n, request: gr.Request):
+        caller = owner_of(request)
+        run = act.get_run(ctx, rid, caller)
         if n is None:
             raise gr.Error("select a node first (click it in the tree)")
         try:
@@ -379,10 +389,10 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             raise gr.Error(str(exc).strip("'\"")) from None
         act.save(ctx, run)
         node = run.search.tree.nodes[int(n)]
-        return execution_summary(node), inspect(ctx, rid, n)
+        return execution_summary(node), inspect(ctx, rid, n, caller)
 
-    def on_rescore(rid, n, prompt, temp):
-        run = act.get_run(ctx, rid)
+    def on_rescore(rid, n, prompt, temp, request: gr.Request):
+        run = act.get_run(ctx, rid, owner_of(request))
         try:
             rows = rescore_subtree(
                 run.search, int(n or 0), critic_prompt=prompt.strip() or None, temperature=temp

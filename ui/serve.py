@@ -22,6 +22,22 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "prefer --auth-file or $SRA_STUDIO_AUTH)",
     )
     p.add_argument("--auth-file", help="a file with one user:password per line (# comments allowed)")
+    p.add_argument(
+        "--operator",
+        action="append",
+        default=[],
+        metavar="LOGIN",
+        help="a login that sees and steers every user's runs, jobs and evaluations (repeatable; "
+        "with logins on, everyone else sees only their own)",
+    )
+    p.add_argument(
+        "--allow-model",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="a base model the Train tab may fine-tune, besides the embedded model and --model "
+        "(a local folder or a Hugging Face id; repeatable). Clients pick from this list, never a path",
+    )
     p.add_argument("--model", default="embedded", help="policy model for the studio")
     p.add_argument(
         "--backend",
@@ -54,6 +70,19 @@ def exposure_error(args: argparse.Namespace) -> str | None:
     return None
 
 
+def operator_error(args: argparse.Namespace, logins: list[tuple[str, str]] | None) -> str | None:
+    """Why the --operator flags cannot apply: no logins, or a name that is not one of them."""
+    if not args.operator:
+        return None
+    if not logins:
+        return "--operator needs logins (--auth-file): without them every user already sees everything"
+    names = {user for user, _ in logins}
+    unknown = [o for o in args.operator if o not in names]
+    if unknown:
+        return f"--operator {unknown[0]} is not one of the logins"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.backend != "openai" and args.base_url:
         sys.stderr.write("error: --base-url applies only to --backend openai\n")
@@ -66,8 +95,17 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(
             "warning: a password on the command line shows in the process list; use --auth-file\n"
         )
-    from ui.app import launch_studio  # imported here: gradio takes seconds to import
+    from ui.app import launch_studio, read_auth  # imported here: gradio takes seconds to import
 
+    try:
+        logins = read_auth(auth_spec(args))
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    refused = operator_error(args, logins)
+    if refused:
+        sys.stderr.write(f"error: {refused}\n")
+        return 2
     launch_studio(
         host=args.host,
         port=args.port,
@@ -76,5 +114,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         backend=args.backend,
         backend_options={"base_url": args.base_url} if args.base_url else {},
+        operators=tuple(args.operator),
+        allowed_models=tuple(m.strip() for m in args.allow_model if m.strip()),
     )
     return 0

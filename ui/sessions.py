@@ -11,15 +11,21 @@ Example::
     runs = RunRegistry()
     run_id = runs.add(search, owner="alice")
     save_run(store, runs.get(run_id))   # autosave: under the search lock, so never half an iteration
+    owners = OwnerBook(data / "owners.json")
+    owners.set("job", job_id, "alice")   # who started a training job or an evaluation, kept on disk
+    owners.get("job", job_id)            # 'alice' ("" for one this studio did not start)
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from core.atomic import write_atomic
 from core.llm import LLMBackend
 from core.search.mcts import Search
 from core.store.runs import Store
@@ -114,3 +120,79 @@ def save_run(store: Store | None, run: Run) -> None:
         return
     with run.search.lock:
         store.save_tree(run.id, run.search.tree, owner=run.owner)
+
+
+class OwnerBook:
+    """Who started each training job and evaluation: ``(kind, id) -> owner``, kept in a JSON file.
+
+    Runs carry their owner in the store; jobs (folders written by ``core.training``) and
+    evaluations (rows of ``core.evaluation``) do not, so the studio keeps theirs here, beside
+    the database, and a restarted studio still keeps users apart. ``path`` None: in memory only.
+    An id this studio never recorded (a job started by the CLI) has the owner "".
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._lock = threading.Lock()
+        self._owners: dict[str, dict[str, str]] = self._read()
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        return {
+            str(kind): {str(k): str(v) for k, v in ids.items()}
+            for kind, ids in raw.items()
+            if isinstance(ids, dict)
+        }
+
+    def set(self, kind: str, item_id: str | int, owner: str) -> None:
+        with self._lock:
+            self._owners.setdefault(kind, {})[str(item_id)] = owner
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(self.path, json.dumps(self._owners, indent=1, sort_keys=True), mode=0o600)
+
+    def get(self, kind: str, item_id: str | int) -> str:
+        with self._lock:
+            return self._owners.get(kind, {}).get(str(item_id), "")
+
+
+@dataclass
+class LiveEval:
+    """An evaluation running in this process: who started it, its stop flag, its stored id once known."""
+
+    owner: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    eval_id: int | None = None
+
+
+class LiveEvals:
+    """The evaluations running now, each with its own stop flag (one user's Stop stops only theirs)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[str, LiveEval] = {}
+
+    def add(self, owner: str) -> tuple[str, LiveEval]:
+        with self._lock:
+            key = uuid.uuid4().hex[:12]
+            self._live[key] = live = LiveEval(owner)
+        return key, live
+
+    def remove(self, key: str) -> None:
+        with self._lock:
+            self._live.pop(key, None)
+
+    def by_id(self, eval_id: int) -> LiveEval | None:
+        with self._lock:
+            return next((e for e in self._live.values() if e.eval_id == eval_id), None)
+
+    def all(self) -> list[LiveEval]:
+        with self._lock:
+            return list(self._live.values())

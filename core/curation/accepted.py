@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from core.curation.candidates import Decision, path_of
+from core.curation.card import FILES
 from core.curation.exports import FORMATS, ExportSummary, export_dataset, validate_export
 from core.curation.queue import CandidateCache, CurationError, frozen_path, latest_annotations
 from core.store.runs import Store, UnknownRun
@@ -46,6 +47,19 @@ class CurationExport:
 def exports_dir(store: Store) -> Path:
     """``exports/`` beside the database: the data dir for the studio's own store."""
     return store.path.parent / "exports"
+
+
+def list_exports(folder: Path, fmt: str = "sft") -> list[str]:
+    """The names of the exports in ``folder`` that hold a ``fmt`` file, newest first.
+
+    This is the list a client picks a dataset from: a name not in it is not a dataset,
+    whatever path it spells.
+    """
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if not p.name.startswith(".") and (p / FILES[fmt]).is_file()]
+    found.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    return [p.name for p in found]
 
 
 def check_name(name: str) -> str:

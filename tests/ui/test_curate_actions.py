@@ -31,7 +31,7 @@ def cur(tmp_path, problem) -> act.Curator:
         )
         s = Search.start(problem, cfg, ScriptedBackend())
         s.run()
-        store.save_tree(f"run-{seed}", s.tree)
+        store.save_tree(f"run-{seed}", s.tree, owner="alice")  # the login of the API test below
     return act.Curator(store, CandidateCache())
 
 

@@ -27,14 +27,14 @@ def studio(tmp_path):
 
 def test_an_evaluation_is_shown_and_stored(studio):
     client, store = studio
-    progress, problems, _, stored = client.predict(*FORM, api_name="/evaluate")
+    eval_id, progress, problems, _, stored = client.predict(*FORM, api_name="/evaluate")
     assert "finished" in progress and "3/3 problems" in progress and "pass@1 0.0%" in progress
     assert [row[0] for row in problems["data"]] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     (row,) = EvalTables(store).evals()
     assert (
         row.status == "finished" and row.mode == "greedy" and len(EvalTables(store).eval_results(row.id)) == 3
     )
-    assert stored["data"][0][0] == row.id
+    assert stored["data"][0][0] == row.id and eval_id == str(row.id)
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_an_evaluation_is_shown_and_stored(studio):
     [
         ({0: "HumanEval/999"}, "HumanEval/999"),
         ({5: "1,5"}, "pass@5 needs at least 5 samples"),
-        ({1: "no-such-adapter"}, "no adapter 'no-such-adapter'"),
+        ({1: "no-such-adapter"}, "adapter 'no-such-adapter' is not one of this studio's adapters"),
     ],
 )
 def test_bad_settings_are_one_clear_error(studio, changes, message):
@@ -61,7 +61,7 @@ def test_progress_says_what_runs_now_and_moves_while_a_batch_is_in_flight(tmp_pa
     try:
         job = Client(url, verbose=False).submit(*FORM, api_name="/evaluate")
         job.result(timeout=120)
-        lines = [out[0] for out in job.outputs()]
+        lines = [out[1] for out in job.outputs()]
     finally:
         app.close()
     running = [line for line in lines if line.startswith("**running**")]

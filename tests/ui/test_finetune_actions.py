@@ -15,9 +15,10 @@ def test_form_to_config_and_preview(tmp_path):
     cfg = act.build_config("CPU quick", str(folder), "", "mine", "q_proj, v_proj", epochs=2.0, batch_size=2.0)
     assert cfg.dataset == str(folder) and cfg.base_model == "embedded" and cfg.adapter_name == "mine"
     assert cfg.target_modules == ("q_proj", "v_proj") and cfg.epochs == 2.0 and cfg.batch_size == 2
-    assert act.export_choices(tmp_path / "exports") == [("demo", str(folder))]
-    assert "4 records" in act.dataset_preview(str(folder))
-    assert "No SFT file" in act.dataset_preview(str(tmp_path / "nothing"))
+    assert act.export_choices(tmp_path / "exports") == [("demo", "demo")]  # names, never paths
+    assert "4 records" in act.dataset_preview(folder)
+    assert "has no sft.jsonl" in act.dataset_preview(tmp_path / "nothing")
+    assert act.dataset_preview(None) == act.NO_DATASET
 
 
 @pytest.mark.parametrize(

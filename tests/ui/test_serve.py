@@ -34,3 +34,28 @@ def test_loopback_or_a_login_may_start(tmp_path, monkeypatch):
     exposed = args_of("--share")
     assert serve.exposure_error(exposed) is None
     assert read_auth(serve.auth_spec(exposed)) == [("alice", "s3cret"), ("bob", "hunter2")]
+
+
+def test_operators_must_be_logins(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(serve.AUTH_ENV, raising=False)
+    assert serve.run(args_of("--operator", "alice")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--operator needs logins" in err
+    logins = tmp_path / "users.txt"
+    logins.write_text("alice:s3cret\nbob:hunter2\n", encoding="utf-8")
+    assert serve.run(args_of("--auth-file", str(logins), "--operator", "olive")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--operator olive is not one of the logins" in err
+
+
+def test_operators_and_allowed_models_reach_the_studio(tmp_path, monkeypatch):
+    import ui.app
+
+    monkeypatch.delenv(serve.AUTH_ENV, raising=False)
+    logins = tmp_path / "users.txt"
+    logins.write_text("alice:s3cret\nbob:hunter2\n", encoding="utf-8")
+    seen = {}
+    monkeypatch.setattr(ui.app, "launch_studio", lambda **kw: seen.update(kw))
+    argv = ["--auth-file", str(logins), "--operator", "alice", "--allow-model", "/models/a"]
+    assert serve.run(args_of(*argv, "--allow-model", "org/b")) == 0
+    assert seen["operators"] == ("alice",) and seen["allowed_models"] == ("/models/a", "org/b")
