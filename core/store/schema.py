@@ -43,6 +43,7 @@ class RunRow:
     updated_at: float
     iteration: int
     nodes: int
+    version: int = 0  # bumped by every save (core/store/runs.py: a stale writer is refused)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (eval_id, problem_id)
         ) WITHOUT ROWID""",
     ),
+    (  # 3: each save of a run bumps its version, so a writer that missed one is refused (core/store/runs.py)
+        "ALTER TABLE runs ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 STUDIO_TABLES = frozenset({"runs", "nodes", "events", "annotations", "datasets"})  # every version has these
@@ -213,6 +217,19 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every query inside sees the same committed state, never half of a save.
+
+    In WAL mode it takes no lock that a writer waits on; its snapshot starts at the first query.
+    """
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
 
 
 def migrate(conn: sqlite3.Connection) -> int:

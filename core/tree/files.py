@@ -3,7 +3,9 @@
 Why: a tree file may come from anywhere (an upload, an old run, a hand edit).
 Loading refuses, with one clear line in a :class:`~core.tree.nodes.TreeFormatError`
 (a ``ValueError``), anything that is too big (checked before it is read),
-not UTF-8, not JSON, not of this tree schema, or structurally damaged. Saving
+not UTF-8, not JSON, not of this tree schema, structurally damaged, or holding a
+value out of its type or range (:mod:`core.tree.checks`: ``node 7: "visits" must be a
+non-negative integer, got -3``). Saving
 writes a temp file next to the target and renames it over, so a crash never
 leaves half a tree behind.
 
@@ -20,6 +22,7 @@ import json
 from pathlib import Path
 
 from core.atomic import write_atomic
+from core.tree.checks import check_document
 from core.tree.nodes import SCHEMA, Tree, TreeFormatError
 
 MB = 1024 * 1024
@@ -63,6 +66,9 @@ def parse_tree(data: bytes) -> Tree:
         raise _fail("not valid JSON: nested too deeply") from exc
     if not isinstance(doc, dict):
         raise _fail(f"not a search tree of schema {SCHEMA!r} (found a JSON {type(doc).__name__})")
+    if doc.get("schema") != SCHEMA:
+        raise _fail(f"not a search tree of schema {SCHEMA!r} (found {doc.get('schema')!r})")
+    check_document(doc)  # every value of its type and range: the shape is checked below
     try:
         tree = Tree.from_dict(doc)
         if len(tree.nodes) != len(doc["nodes"]):

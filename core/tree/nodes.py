@@ -112,6 +112,11 @@ class Tree:
     next_id: int = 1
     usage: Usage = field(default_factory=Usage)
     stopped: str = ""  # why the search ended: "end_gate", "exhausted", "budget", ... ("" while running)
+    # (database, run id) -> the run's version there when this tree was loaded from it or last saved
+    # to it: the store refuses a save from a tree that missed a newer one. Not part of the JSON.
+    stored_versions: dict[tuple[str, str], int] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def new(cls, problem: Problem, config: SearchConfig, model: dict[str, str]) -> Tree:

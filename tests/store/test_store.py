@@ -159,7 +159,7 @@ def test_list_runs_filters_newest_first(store, make_search):
     assert store.list_runs(problem="HumanEval/0") == []
     assert [r.id for r in store.list_runs(text="add(a")] == ["d", "c", "b", "a"]
     assert store.list_runs(text="100%_") == []
-    store.save_tree("a", make_search().tree)  # a later save without an owner keeps the owner
+    store.save_tree("a", store.load_tree("a"))  # a later save without an owner keeps the owner
     assert store.list_runs(owner="alice")[-1].id == "a"
 
 
