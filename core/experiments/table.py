@@ -134,7 +134,8 @@ def _cells(row: Row, k: int) -> list[str]:
 
 def to_markdown(rows: list[Row], state: ExperimentState) -> str:
     spec = ExperimentSpec.from_dict(state.spec)
-    header = [h.replace("pass@k", f"pass@{spec.k}") for h in HEADER]
+    sampled = f"pass@{spec.k} (n = {spec.samples})" if spec.samples > 1 else "pass@k (not sampled)"
+    header = [h.replace("pass@k", sampled) for h in HEADER]
     lines = [
         f"Experiment `{spec.name}` ({state.status}): model {spec.model}, train {spec.train} "
         f"({len(spec.train_ids())} problems), eval {spec.eval} ({len(spec.eval_ids())} problems), "

@@ -19,6 +19,7 @@ from core.tree.events import EventKind
 from core.tree.nodes import Node
 
 ONE_SHOT = "one_shot"  # the leaf's terminal reason and the tree's stop reason
+MAX_PLAN_STEPS = 6
 
 
 class OneShotError(ValueError):
@@ -35,7 +36,7 @@ def one_shot(search: Search, *, code: bool = True) -> Node:
         tree = search.tree
         if len(tree.nodes) > 1:
             raise OneShotError("a one-shot plan starts from an empty tree")
-        record, steps = search.reasoner.plan(tree.config.max_depth)
+        record, steps = search.reasoner.plan(min(tree.config.max_depth, MAX_PLAN_STEPS))
         if not steps:
             raise OneShotError("the model wrote no usable plan")
         parent = tree.root

@@ -171,9 +171,8 @@ class Reasoner:
 
         Each line is one step, cleaned as a proposal is (its number, code and repeats dropped).
         """
-        cfg = self.config
         prompt = COT_PLAN.format(problem=self.problem.prompt.strip(), max_steps=max_steps)
-        budget = cfg.step_max_tokens * max_steps
+        budget = PLAN_TOKENS_PER_STEP * max_steps  # short lines; a model that rambles is cut here
         [res] = self._call([self._request(prompt, "propose", budget, stop=("```",), prefill=COT_PREFILL)])
         raw = COT_PREFILL + res.completions[0].text
         kept: list[str] = []
@@ -309,6 +308,9 @@ class Reasoner:
             u.completion_tokens += res.completion_tokens
             u.by_role[req.tag] = u.by_role.get(req.tag, 0) + 1
         return results
+
+
+PLAN_TOKENS_PER_STEP = 24
 
 
 def _numbered_lines(text: str) -> list[str]:

@@ -70,7 +70,9 @@ RULES: dict[type, dict[str, Rule]] = {
         "children": COUNT,
         "value": UNIT,
         "visits": COUNT,
-        "terminal_reason": one_of("", "reflection", "end_gate", "max_depth", "no_new_steps", "refuted"),
+        "terminal_reason": one_of(
+            "", "reflection", "end_gate", "max_depth", "no_new_steps", "refuted", "one_shot"
+        ),
     },
     r.CriticRecord: {
         **CALL,

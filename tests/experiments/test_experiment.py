@@ -198,3 +198,32 @@ def test_a_changed_spec_under_the_same_name_is_refused(tmp_path):
 )
 def test_the_tests_filter(meta, kept):
     assert passes_tests(meta) is kept
+
+
+def test_a_one_shot_plan_is_one_stored_path_that_loads_again(tmp_path):
+    from core.config import preset
+    from core.problems.problem import get_problem
+    from core.search.mcts import Search
+    from core.search.one_shot import OneShotError, one_shot
+    from core.tree.files import parse_tree
+
+    search = Search.start(get_problem("HumanEval/0"), preset("paper defaults"), scripted(None))
+    leaf = one_shot(search)
+    tree = search.tree
+    assert tree.steps(leaf.id) == [
+        "Sort the numbers first.",
+        "Compare each pair of neighbours.",
+        "Return whether any gap is small.",
+    ]
+    assert leaf.terminal_reason == "one_shot" and tree.stopped == "one_shot" and leaf.code is not None
+    assert [c[0].tag for c in search.backend.calls] == ["propose", "code"]  # no critic, no search
+    again = parse_tree(tree.to_json().encode())
+    assert again.steps(leaf.id) == tree.steps(leaf.id) and not search.can_continue()
+    with pytest.raises(OneShotError, match="empty tree"):
+        one_shot(search)
+    empty = Search.start(
+        get_problem("HumanEval/0"), preset("paper defaults"), ScriptedBackend(proposals=[["```python"]])
+    )
+    with pytest.raises(OneShotError, match="no usable plan"):
+        one_shot(empty)
+    assert len(empty.tree.nodes) == 1  # nothing half-made
