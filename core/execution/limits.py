@@ -22,6 +22,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,28 +138,45 @@ class Confinement:
             (resource.RLIMIT_CORE, 0, 0),
         ]
 
-    def preexec(self) -> None:
-        """Between fork and exec: rlimits, and the uid drop unless the runner does it later.
+    def preexec(self) -> Callable[[], None]:
+        """What runs between fork and exec: the uid drop unless the runner does it later, then rlimits.
 
-        Under bubblewrap as root, bwrap itself runs as the fresh uid (so the kernel counts the
-        run's processes against RLIMIT_NPROC); a private mount namespace first exposes Python's
-        folder to that uid when an ancestor is private (e.g. /root, 0700).
+        Under bubblewrap as root, bwrap itself runs as the fresh uid (so the kernel counts the run's
+        processes against RLIMIT_NPROC); a private mount namespace first exposes Python's folder to
+        that uid when an ancestor is private (e.g. /root, 0700). Everything is computed here, in the
+        parent; the child allocates as little as it can, and sets the address-space limit last: the
+        child is a copy of the studio, whose address space (torch loaded) is far above the run's.
         """
-        for which, soft, hard in self.limits():
-            resource.setrlimit(which, (soft, hard))
-        drop_here = self.uid >= 0 and self.mode is not SandboxMode.NAMESPACES
-        if drop_here and self.mode is SandboxMode.BUBBLEWRAP and not python_reachable():
-            if _LIBC.unshare(_CLONE_NEWNS) != 0 or not _mount("/", _MS_REC | _MS_PRIVATE):
+        drop = self.uid >= 0 and self.mode is not SandboxMode.NAMESPACES
+        expose = (
+            tuple(python_dirs())
+            if drop and self.mode is SandboxMode.BUBBLEWRAP and not python_reachable()
+            else ()
+        )
+        limits = tuple(self.limits())
+        if self.uid < 0 or drop:
+            limits += ((resource.RLIMIT_NPROC, NPROC_LIMIT, NPROC_LIMIT),)
+        uid = self.uid
+
+        def child() -> None:
+            try:
+                if expose:
+                    if _LIBC.unshare(_CLONE_NEWNS) != 0 or not _mount("/", _MS_REC | _MS_PRIVATE):
+                        raise OSError("no private mount namespace to expose Python in")
+                    for d in expose:
+                        if not _expose(d):
+                            raise OSError(f"could not expose {d}")
+                if drop:
+                    os.setgroups([])
+                    os.setgid(uid)
+                    os.setuid(uid)
+                for which, soft, hard in limits:
+                    resource.setrlimit(which, (soft, hard))
+            except BaseException as exc:  # say why on the run's stderr; the verdict names it "sandbox"
+                os.write(2, f"sandbox set-up failed: {type(exc).__name__}: {exc}\n".encode())
                 os._exit(126)
-            for d in python_dirs():
-                if not _expose(d):
-                    os._exit(126)
-        if drop_here:
-            os.setgroups([])
-            os.setgid(self.uid)
-            os.setuid(self.uid)
-        if self.uid < 0 or drop_here:
-            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
+
+        return child
 
     def prepare_dir(self, path: str) -> None:
         if self.uid >= 0:

@@ -199,7 +199,7 @@ def run_tests(
                 env=env,
                 pass_fds=(result_w,),
                 start_new_session=True,
-                preexec_fn=conf.preexec,
+                preexec_fn=conf.preexec(),
             )
         except BaseException:
             os.close(result_r)
@@ -372,7 +372,10 @@ def _verdict(
         kind = "runtime"
         message = f"the process exited (code {returncode}) before the tests finished"
         if returncode == 126 and not confined:
-            kind, message = "sandbox", "not run: the sandbox could not be set up (exit 126)"
+            why = next(
+                (ln for ln in got.stderr.decode("utf-8", "replace").splitlines() if "set-up failed" in ln), ""
+            )
+            kind, message = "sandbox", f"not run: the sandbox could not be set up ({why or 'exit 126'})"
     if kind is None and any(r.error == "MemoryError" for r in results.values()):
         kind, message = "memory", "a test ran out of memory"
 

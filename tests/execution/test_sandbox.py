@@ -182,3 +182,33 @@ def test_pool_runs_jobs_in_order():
     assert [v.passed for v in verdicts] == [True, True, True, True, False]
     with pytest.raises(ValueError):
         SandboxPool(workers=0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop and the exposed Python are root's set-up")
+def test_the_child_set_up_allocates_before_the_memory_limit(monkeypatch):
+    """The child is a copy of the studio (torch loaded: gigabytes of address space), far above a run's limit.
+
+    Set-up that allocated after RLIMIT_AS failed whenever it needed fresh memory ("Exception occurred
+    in preexec_fn", seen under load). Here the set-up allocates 64 MiB in a forked child of a parent
+    with 1.5 GiB of address space and a 256 MiB run: it must come before the limit.
+    """
+    from core.execution import limits
+    from core.execution.modes import SandboxMode
+
+    def hungry_expose(path, mount=None):
+        return len(bytes(64 * 2**20)) > 0
+
+    monkeypatch.setattr(limits, "_expose", hungry_expose)
+    monkeypatch.setattr(limits, "python_reachable", lambda: False)
+    conf = limits.Confinement(5.0, 256, SandboxMode.BUBBLEWRAP, limits.fresh_uid())
+    child = conf.preexec()
+    ballast = bytearray(1536 * 2**20)  # address space, barely touched
+    pid = os.fork()
+    if pid == 0:
+        try:
+            child()  # on failure it exits 126 itself
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    del ballast
+    assert os.waitstatus_to_exitcode(status) == 0
