@@ -6,11 +6,13 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.execution.modes import SandboxMode, SandboxUnavailable, mode_summary, sandbox_mode
 from core.store.runs import Store
 from ui.compare_tab import create_compare_tab
 from ui.context import StudioContext
 from ui.curate_tab import create_curate_tab
 from ui.evaluate_tab import create_evaluate_tab
+from ui.experiments_tab import create_experiments_tab
 from ui.finetune_tab import create_finetune_tab
 from ui.history_tab import create_history_tab
 from ui.reward_tab import create_reward_tab
@@ -19,23 +21,38 @@ from ui.sessions import BackendPool
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UPLOAD_LIMIT = "50mb"  # the tree-file limit (core.tree.files.DEFAULT_MAX_BYTES)
+CACHE_SWEEP = (3600, 3600)  # every hour, Gradio deletes uploads and downloads older than an hour
+
+
+def sandbox_banner() -> str:
+    """A warning unless model code runs under bubblewrap: the fallback, no sandbox, or none and refused."""
+    try:
+        if sandbox_mode() is SandboxMode.BUBBLEWRAP:
+            return ""
+    except SandboxUnavailable:
+        pass
+    return f"**Sandbox:** {mode_summary()}"
 
 
 def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
     ctx = ctx or StudioContext()
-    with gr.Blocks(title="SRA-MCTS Studio", analytics_enabled=False) as app:
+    with gr.Blocks(title="SRA-MCTS Studio", analytics_enabled=False, delete_cache=CACHE_SWEEP) as app:
         gr.Markdown(
             "# SRA-MCTS Studio\nMonte Carlo Tree Search over natural-language reasoning steps for code · "
             "keys in Search: <kbd>s</kbd> step, <kbd>r</kbd> run, <kbd>p</kbd> prune the selected node · "
             "in Curate: <kbd>a</kbd> accept, <kbd>r</kbd> reject, <kbd>s</kbd> skip, <kbd>←</kbd>/<kbd>→</kbd> move",
             elem_id="studio-title",
         )
+        banner = sandbox_banner()
+        if banner:
+            gr.Markdown(banner, elem_id="sandbox-banner")
         with gr.Tabs() as tabs:
             search = create_search_tab(ctx, app)
             create_history_tab(ctx, search, tabs)
             create_curate_tab(ctx)
             create_finetune_tab(ctx, app)
             create_evaluate_tab(ctx)
+            create_experiments_tab(ctx, app)
             create_compare_tab(ctx)
             create_reward_tab(ctx, search.run_id)
     keep_outputs_on_error(app)

@@ -23,7 +23,7 @@ from ui.sessions import BackendPool
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-TABS = ["Search", "History", "Curate", "Train", "Evaluate", "Compare", "Reward"]
+TABS = ["Search", "History", "Curate", "Train", "Evaluate", "Experiments", "Compare", "Reward"]
 DELAY_S = 0.7  # each scripted model call: long enough to watch progress, short enough for CI
 NODE_COUNT = "() => Number(document.querySelector('#tree-view .sra-tree')?.dataset.nodeCount || 0)"
 

@@ -122,7 +122,7 @@ CASES = [
         "terminal_reason",
         "bored",
         'node {id}: "terminal_reason" must be one of "", "reflection", "end_gate", "max_depth", "no_new_steps",'
-        ' "refuted", got "bored"',
+        ' "refuted", "one_shot", got "bored"',
     ),
     (
         "negative iteration",

@@ -91,3 +91,24 @@ def test_with_logins_bob_neither_sees_nor_stops_alices_experiment(ctx):
 def test_a_name_that_is_a_path_reads_nothing(ctx):
     with pytest.raises(gr.Error, match="no experiment named"):
         tab.load_state(ctx, "../../etc", "")
+
+
+@pytest.mark.parametrize(
+    "mode, allowed, shown",
+    [
+        ("bubblewrap", "", None),
+        ("namespaces", "", "fallback (unshare"),
+        ("none", "", "model code was not run"),
+        ("none", "1", "NO SANDBOX"),
+    ],
+)
+def test_the_studio_shows_a_banner_unless_bubblewrap_runs_the_code(monkeypatch, mode, allowed, shown):
+    from core.execution import modes
+    from ui.app import sandbox_banner
+
+    if mode != "none" and not (modes.bwrap_path() if mode == "bubblewrap" else modes.unshare_prefix()):
+        pytest.skip(f"{mode} does not work here")
+    monkeypatch.setenv(modes.ENV_MODE, mode)
+    monkeypatch.setenv(modes.ENV_ALLOW, allowed)
+    banner = sandbox_banner()
+    assert (banner == "") if shown is None else (shown in banner)
