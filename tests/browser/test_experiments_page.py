@@ -23,9 +23,9 @@ def test_create_reload_mid_run_and_read_the_finished_table(tmp_path, page):
     with serve_studio(ctx) as url:
         pg.goto(url)
         pg.get_by_role("tab", name="Experiments").click()
-        pg.locator("#exp-name input").fill("browser1")
-        pg.locator("#exp-train input").fill("HumanEval/0-1")
-        pg.locator("#exp-eval input").fill("HumanEval/2-3")
+        pg.locator("#exp-name input, #exp-name textarea").first.fill("browser1")
+        pg.locator("#exp-train input, #exp-train textarea").first.fill("HumanEval/0-1")
+        pg.locator("#exp-eval input, #exp-eval textarea").first.fill("HumanEval/2-3")
         pg.locator("#exp-start").click()
         status = pg.locator("#exp-status")
         expect(status).to_contain_text("running", timeout=60_000)
