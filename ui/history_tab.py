@@ -120,7 +120,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
         rid = (rid or "").strip()
         if not rid:
             raise gr.Error("pick a run first: click its row in the table")
-        run = act.get_run(ctx, rid, owner_of(request))
+        run = act.reopen_run(ctx, rid, owner_of(request))
         return (*act.render(run), *act.panel_values(run), run.id, gr.Tabs(selected="search"))
 
     outputs = [problem, model, status, annotator, count, table]

@@ -29,7 +29,7 @@ from core.problems.problem import Problem, custom_problem, get_problem
 from core.prompts import format_steps
 from core.search.mcts import Search, SearchEnded, SearchPaused
 from core.search.steering import SteeringError
-from core.store.runs import UnknownRun
+from core.store.runs import StaleRun, UnknownRun
 from core.tree.events import STEERING, EventKind
 from core.tree.nodes import Tree
 from core.tree.snapshot import snapshot
@@ -205,6 +205,14 @@ def find_run(ctx: StudioContext, run_id: str | None, caller: str = "") -> Run | 
     return ctx.runs.get_or_add(run_id, reopen, owner=owner)
 
 
+def reopen_run(ctx: StudioContext, run_id: str | None, caller: str = "") -> Run:
+    """``get_run``, but a live copy another process saved over is dropped and reloaded from the store."""
+    live = find_run(ctx, run_id, caller)
+    if live is not None and live.stale:
+        ctx.runs.discard(live)
+    return get_run(ctx, run_id, caller)
+
+
 def get_run(ctx: StudioContext, run_id: str | None, caller: str = "") -> Run:
     run = find_run(ctx, run_id, caller)
     if run is None:
@@ -226,6 +234,12 @@ def save(ctx: StudioContext, run: Run) -> None:
     """Autosave after an action; a failed save warns (the run stays in memory) instead of failing it."""
     try:
         save_run(ctx.store, run)
+    except StaleRun as exc:
+        run.stale = True
+        gr.Warning(
+            f"{exc}. This studio's copy was not saved: download its tree to keep it, "
+            "then open the run again from History to go on from the stored version."
+        )
     except (sqlite3.Error, OSError) as exc:
         gr.Warning(f"autosave failed ({exc}); run {run.id} is still open here: download its tree to keep it")
 

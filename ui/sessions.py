@@ -70,6 +70,7 @@ class Run:
     owner: str
     stop_requested: threading.Event = field(default_factory=threading.Event)
     colour_by: str = DEFAULT_COLOURING  # what the tree's node colour shows (ui.tree_plot.COLOURINGS)
+    stale: bool = False  # another process saved this run since it was loaded: this copy is not saved
 
 
 class RunRegistry:
@@ -94,6 +95,12 @@ class RunRegistry:
         search = make()  # outside the lock: loading may take a while; the first one registered wins
         with self._lock:
             return self._runs.setdefault(run_id, Run(run_id, search, owner))
+
+    def discard(self, run: Run) -> None:
+        """Forget ``run`` (if it is still the one registered under its id): the next open reloads it."""
+        with self._lock:
+            if self._runs.get(run.id) is run:
+                del self._runs[run.id]
 
     def get(self, run_id: str | None) -> Run | None:
         if not run_id:
