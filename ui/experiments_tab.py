@@ -207,8 +207,8 @@ def problem_table(ctx: StudioContext, state: ExperimentState, row_key: str) -> l
     return out
 
 
-def exports(ctx: StudioContext, name: str, state: ExperimentState) -> tuple[str, str]:
-    rows = table_rows(state, ctx.store)
+def exports(ctx: StudioContext, name: str, state: ExperimentState, rows: list[Row]) -> tuple[str, str]:
+    """table.md and table.csv in the experiment's folder (rewritten only when they changed)."""
     folder = experiments_dir(ctx) / name
     for path, text in (
         (folder / "table.md", to_markdown(rows, state)),
@@ -293,7 +293,7 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
             )
         state = load_state(ctx, chosen, caller)
         cells, rows = table_values(ctx, state)
-        md, csv_path = exports(ctx, chosen, state)
+        md, csv_path = exports(ctx, chosen, state, rows)
         spec = ExperimentSpec.from_dict(state.spec)
         return (
             gr.Dropdown(choices=names, value=chosen),

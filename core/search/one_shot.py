@@ -20,6 +20,7 @@ from core.tree.nodes import Node
 
 ONE_SHOT = "one_shot"  # the leaf's terminal reason and the tree's stop reason
 MAX_PLAN_STEPS = 6
+PLAN_RETRIES = 2
 
 
 class OneShotError(ValueError):
@@ -36,9 +37,16 @@ def one_shot(search: Search, *, code: bool = True) -> Node:
         tree = search.tree
         if len(tree.nodes) > 1:
             raise OneShotError("a one-shot plan starts from an empty tree")
-        record, steps = search.reasoner.plan(min(tree.config.max_depth, MAX_PLAN_STEPS))
+        limit = min(tree.config.max_depth, MAX_PLAN_STEPS)
+        record, steps = search.reasoner.plan(limit)
+        for _ in range(
+            PLAN_RETRIES
+        ):  # a greedy plan of code or nothing: sample afresh, as the search retries
+            if steps:
+                break
+            record, steps = search.reasoner.plan(limit, temperature=tree.config.temperature)
         if not steps:
-            raise OneShotError("the model wrote no usable plan")
+            raise OneShotError(f"the model wrote no usable plan in {1 + PLAN_RETRIES} tries")
         parent = tree.root
         for step in steps:
             child = tree.add_child(parent.id, step, origin="policy", iteration=1)

@@ -166,14 +166,17 @@ class Reasoner:
             )
         return records
 
-    def plan(self, max_steps: int) -> tuple[ExpansionRecord, list[str]]:
+    def plan(self, max_steps: int, temperature: float = 0.0) -> tuple[ExpansionRecord, list[str]]:
         """A whole plan from one greedy call (the one-shot CoT baseline): its usable lines, in order.
 
         Each line is one step, cleaned as a proposal is (its number, code and repeats dropped).
         """
         prompt = COT_PLAN.format(problem=self.problem.prompt.strip(), max_steps=max_steps)
         budget = PLAN_TOKENS_PER_STEP * max_steps  # short lines; a model that rambles is cut here
-        [res] = self._call([self._request(prompt, "propose", budget, stop=("```",), prefill=COT_PREFILL)])
+        req = self._request(
+            prompt, "propose", budget, temperature=temperature, stop=("```",), prefill=COT_PREFILL
+        )
+        [res] = self._call([req])
         raw = COT_PREFILL + res.completions[0].text
         kept: list[str] = []
         dropped: list[DroppedStep] = []

@@ -222,8 +222,22 @@ def test_a_one_shot_plan_is_one_stored_path_that_loads_again(tmp_path):
     with pytest.raises(OneShotError, match="empty tree"):
         one_shot(search)
     empty = Search.start(
-        get_problem("HumanEval/0"), preset("paper defaults"), ScriptedBackend(proposals=[["```python"]])
+        get_problem("HumanEval/0"), preset("paper defaults"), ScriptedBackend(proposals=[["```python"]] * 3)
     )
     with pytest.raises(OneShotError, match="no usable plan"):
         one_shot(empty)
     assert len(empty.tree.nodes) == 1  # nothing half-made
+
+
+def test_an_unusable_greedy_plan_is_sampled_again():
+    from core.config import preset
+    from core.problems.problem import get_problem
+    from core.search.mcts import Search
+    from core.search.one_shot import one_shot
+
+    backend = ScriptedBackend(proposals=[["```python"], [PLAN]])
+    search = Search.start(get_problem("HumanEval/0"), preset("paper defaults"), backend)
+    leaf = one_shot(search)
+    plans = [c[0] for c in backend.calls_with("propose")]
+    assert len(plans) == 2 and plans[0].temperature == 0.0 and plans[1].temperature > 0
+    assert len(search.tree.steps(leaf.id)) == 3

@@ -70,7 +70,7 @@ def test_start_follow_and_read_the_table(ctx):
     assert [c[0] for c in cells] == ["base model", "+CoT data", "+SRA-MCTS data (quick demo)"]
     assert "finished, 9/9 stages done" in tab.status_line(ctx, name, state)
     assert [r[0] for r in tab.problem_table(ctx, state, "cot")] == ["HumanEval/2", "HumanEval/3"]
-    md, csv = tab.exports(ctx, name, state)
+    md, csv = tab.exports(ctx, name, state, rows)
     assert "| +CoT data |" in Path(md).read_text() and "records_kept" in Path(csv).read_text()
     with pytest.raises(gr.Error, match="running already|other settings"):
         tab.start(ctx, tab.spec_from_form(*FORM[:6], "CPU quick", 2.0, *FORM[8:]), "")
