@@ -119,6 +119,21 @@ class Confinement:
         """Where the runner works: bubblewrap's private tmpfs, or None for a host temp dir."""
         return BWRAP_WORKDIR if self.mode is SandboxMode.BUBBLEWRAP else None
 
+    @property
+    def nproc(self) -> int:
+        """The RLIMIT_NPROC a run gets: ``NPROC_LIMIT`` processes of its own.
+
+        The kernel counts every task of the real uid against it, the studio's user's own shell,
+        browser and threads included. A fresh uid (as root) or a new user namespace (bubblewrap,
+        the fallback as non-root; set inside, by the runner, where the count is the run's alone)
+        counts only the run. With no namespace and our own uid, the cap is what this uid already
+        runs plus ``NPROC_LIMIT``: a cap of 64 alone would refuse every fork of a user with a
+        desktop session.
+        """
+        if self.uid >= 0 or self.mode is not SandboxMode.NONE:
+            return NPROC_LIMIT
+        return tasks_of(os.getuid()) + NPROC_LIMIT
+
     def command(self, argv: list[str]) -> list[str]:
         if self.mode is SandboxMode.BUBBLEWRAP:
             return [*_bwrap_args(python_dirs()), *argv]
@@ -154,8 +169,8 @@ class Confinement:
             else ()
         )
         limits = tuple(self.limits())
-        if self.uid < 0 or drop:
-            limits += ((resource.RLIMIT_NPROC, NPROC_LIMIT, NPROC_LIMIT),)
+        if drop or (self.uid < 0 and self.mode is SandboxMode.NONE):
+            limits += ((resource.RLIMIT_NPROC, self.nproc, self.nproc),)
         uid = self.uid
 
         def child() -> None:
@@ -210,8 +225,34 @@ class Confinement:
         return "; ".join(parts)
 
 
-def _proc_rows() -> list[tuple[int, int, int, set[int], str]]:
-    """(pid, ppid, pgid, uids, state) of every process we can read."""
+def tasks_of(uid: int) -> int:
+    """How many tasks (threads included: RLIMIT_NPROC counts them) have real uid ``uid`` now."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        try:
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"].strip())
+        except (KeyError, ValueError, IndexError):
+            continue
+    return count
+
+
+def _pid_namespace(pid: int | str) -> int:
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def _proc_rows() -> list[tuple[int, int, int, set[int], str, int]]:
+    """(pid, ppid, pgid, uids, state, pid-namespace inode) of every process we can read."""
     rows = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -226,17 +267,22 @@ def _proc_rows() -> list[tuple[int, int, int, set[int], str]]:
             if line.startswith("Uid:"):
                 uids = {int(x) for x in line.split()[1:]}
                 break
-        rows.append((int(entry.name), int(stat[1]), int(stat[2]), uids, stat[0]))
+        rows.append((int(entry.name), int(stat[1]), int(stat[2]), uids, stat[0], _pid_namespace(entry.name)))
     return rows
 
 
-def _targets(root_pid: int, uid: int) -> set[int]:
-    rows = _proc_rows()
-    found = {pid for pid, _, pgid, uids, state in rows if state != "Z" and (pgid == root_pid or uid in uids)}
+def _targets(root_pid: int, uid: int, spaces: set[int]) -> set[int]:
+    """The run's live processes: its group, its uid, its descendants, and all in its pid namespaces.
+
+    ``spaces`` collects the pid namespaces of what was found (not ours): a process whose parent
+    died is reparented out of the tree, but stays in the run's namespace, so later passes still
+    find it.
+    """
+    rows = [r for r in _proc_rows() if r[4] != "Z"]
+    found = {pid for pid, _, pgid, uids, _, ns in rows if pgid == root_pid or uid in uids or ns in spaces}
     children: dict[int, list[int]] = {}
-    for pid, ppid, _, _, state in rows:
-        if state != "Z":
-            children.setdefault(ppid, []).append(pid)
+    for pid, ppid, *_ in rows:
+        children.setdefault(ppid, []).append(pid)
     stack = [root_pid]
     while stack:  # descendants, for when we could not give the run its own uid
         for child in children.get(stack.pop(), []):
@@ -244,23 +290,29 @@ def _targets(root_pid: int, uid: int) -> set[int]:
                 found.add(child)
                 stack.append(child)
     found.discard(os.getpid())
+    ours = _pid_namespace("self")
+    spaces.update(ns for pid, *_, ns in rows if pid in found and ns and ns != ours)
     return found
 
 
 def sweep(root_pid: int, uid: int, settle_s: float = 2.0) -> int:
-    """SIGKILL the run's group, its descendants and (uid >= 0) every process of its uid.
+    """SIGKILL the run's group, its descendants, its pid namespaces and (uid >= 0) its uid.
 
-    Repeats until nothing is left (a fork bomb may still be forking) or ``settle_s`` passes;
-    returns how many processes were still alive at the end (0 when clean).
+    The run is found before the first kill, while its tree is whole, then again until nothing
+    is left (a fork bomb may still be forking) or ``settle_s`` passes; returns how many
+    processes were still alive at the end (0 when clean).
     """
+    spaces: set[int] = set()
+    who = uid if uid >= 0 else -2
+    left = _targets(root_pid, who, spaces)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(root_pid, signal.SIGKILL)
     deadline = time.monotonic() + settle_s
     while True:
-        left = _targets(root_pid, uid if uid >= 0 else -2)
-        if not left or time.monotonic() > deadline:
-            return len(left)
         for pid in left:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.005)
+        left = _targets(root_pid, who, spaces)
+        if not left or time.monotonic() > deadline:
+            return len(left)

@@ -187,7 +187,7 @@ def run_tests(
             conf.prepare_dir(host_dir)
         workdir = conf.workdir_inside or host_dir or "/"
         argv = [os.path.realpath(sys.executable), "-I", "-S", "-c", _runner_source(), str(result_w)]
-        argv += [str(conf.uid), str(conf.uid), workdir, str(NPROC_LIMIT), json.dumps(_our_namespaces())]
+        argv += [str(conf.uid), str(conf.uid), workdir, str(conf.nproc), json.dumps(_our_namespaces())]
         argv.append(mode.value)
         try:
             proc = subprocess.Popen(

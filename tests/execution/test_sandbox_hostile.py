@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pytest
 
 from core.execution import modes
 from core.execution.modes import SandboxMode, SandboxUnavailable
-from core.execution.sandbox import Verdict, run_humaneval_check, run_tests
+from core.execution.sandbox import NPROC_LIMIT, Verdict, run_humaneval_check, run_tests
 from core.problems.problem import get_problem
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -112,6 +113,51 @@ def test_fork_bomb(marker):
     v = run_tests(code, ["assert True"], timeout_s=2.0)
     assert v.error_kind == "timeout" and not v.passed
     _assert_contained(v, marker)
+
+
+FORK_MANY = """import os, time
+forked = 0
+for _ in range(200):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    forked += 1
+"""
+
+
+def test_process_cap_holds(marker):
+    """At most NPROC_LIMIT processes of its own: the 200 forks stop at the cap."""
+    v = run_tests(FORK_MANY, [f"assert 0 < forked < {NPROC_LIMIT}, forked"], timeout_s=10.0)
+    assert v.passed, v.tests[0].message or v.error_kind
+    _assert_contained(v, marker)
+
+
+def test_runs_while_the_user_runs_many_tasks(monkeypatch, mode):
+    """The cap counts the run's processes, not the user's: 3 x NPROC_LIMIT idle threads here change nothing.
+
+    As an unprivileged user (CI runs this file as uid 4242) the kernel counts every task of the
+    uid; a laptop user's desktop alone runs hundreds. Checked in this mode and with no sandbox
+    (opted in), where the run shares our uid and namespace.
+    """
+    stop = threading.Event()
+    threads = [threading.Thread(target=stop.wait) for _ in range(3 * NPROC_LIMIT)]
+    for t in threads:
+        t.start()
+    try:
+        confined = run_tests(FORK_MANY, ["assert forked > 0"], timeout_s=10.0)
+        monkeypatch.setenv(modes.ENV_MODE, "none")
+        monkeypatch.setenv(modes.ENV_ALLOW, "1")
+        bare = run_tests(FORK_MANY, ["assert forked > 0"], timeout_s=10.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    for v in (confined, bare):
+        assert v.passed and v.error_kind is None, (v.isolation[:40], v.error_kind, v.stderr[-300:])
 
 
 def test_memory_bomb():
