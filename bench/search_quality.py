@@ -29,9 +29,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import platform
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -72,6 +74,7 @@ class Row:
     run_id: str | None = None  # the stored tree (MCTS methods)
     samples: int = 1  # best_of_n: programs drawn
     visible_passed: bool | None = None
+    cpu: str = ""  # the CPU it ran on: fp32 samples can still differ a little between CPU kinds
 
 
 def settings_key(args: argparse.Namespace, dtype: str) -> str:
@@ -82,13 +85,24 @@ def settings_key(args: argparse.Namespace, dtype: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
+def cpu_name() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "")
+    return f"{name or 'unknown'}{' (AVX512-BF16)' if 'avx512_bf16' in text else ''}"
+
+
 def commit() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
         )
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+            capture_output=True,
+            text=True,
         )
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except OSError:
@@ -231,6 +245,15 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         f"{_num(rep.auroc_text)}, of the distribution's expected score {_num(rep.auroc_distribution)}; "
         f"critic parse rate {_num(rep.parse_rate)}.",
         "",
+        "Measured on: "
+        + "; ".join(
+            f"{cpu or 'AMD EPYC, AVX2 only (before rows named their CPU)'}: {n} rows"
+            for cpu, n in Counter(
+                rows[(m, p)].cpu for m in methods for p in problems if (m, p) in rows
+            ).items()
+        )
+        + ".",
+        "",
         "Solved: "
         + "; ".join(
             f"{m}: {', '.join(p.removeprefix('HumanEval/') for p in complete if rows[(m, p)].passed) or '-'}"
@@ -290,6 +313,7 @@ def main() -> None:
     with args.out.open("a", encoding="utf-8") as out:
 
         def keep(row: Row, i: int) -> None:
+            row.cpu = cpu_name()
             rows[(row.method, row.problem)] = row
             out.write(json.dumps(asdict(row)) + "\n")
             out.flush()
@@ -314,6 +338,8 @@ def main() -> None:
                     keep(run_best_of_n(problem, backend, rows[("grounded", pid)].tokens, args, key), i)
                 else:
                     keep(run_eval(m, problem, backend, store, args, key), i)
+            if args.limit is None:  # a stopped run leaves the table of what it finished
+                args.table.write_text(table(rows, problems, store, args, key), encoding="utf-8")
     text = table(rows, problems, store, args, key)
     print("\n" + text)
     if args.limit is None:
