@@ -310,10 +310,11 @@ def main() -> None:
     print(
         f"{backend.model_id} loaded in {time.perf_counter() - t0:.1f}s; {len(rows)} results already in {args.out}"
     )
+    cpu = cpu_name()
     with args.out.open("a", encoding="utf-8") as out:
 
         def keep(row: Row, i: int) -> None:
-            row.cpu = cpu_name()
+            row.cpu = cpu
             rows[(row.method, row.problem)] = row
             out.write(json.dumps(asdict(row)) + "\n")
             out.flush()

@@ -22,7 +22,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,32 +107,24 @@ class Confinement:
     memory_mb: int
     mode: SandboxMode
     uid: int  # -1: keep our own uid
+    nproc: int = NPROC_LIMIT  # its RLIMIT_NPROC: see ``for_run``
 
     @classmethod
     def for_run(cls, timeout_s: float, memory_mb: int, mode: SandboxMode) -> Confinement:
         root = os.geteuid() == 0
         fresh = root and (mode is not SandboxMode.NONE or python_reachable())
-        return cls(timeout_s, memory_mb, mode, fresh_uid() if fresh else -1)
+        # The kernel counts every task of the real uid against RLIMIT_NPROC (the user's desktop,
+        # the studio's threads). A fresh uid, or a new user namespace (bubblewrap; the fallback as
+        # non-root: the runner sets it inside), counts only the run. With neither, the run shares
+        # our uid: what it already runs plus NPROC_LIMIT, else a cap of 64 refuses every fork.
+        shared = not fresh and mode is SandboxMode.NONE
+        nproc = tasks_of(os.getuid()) + NPROC_LIMIT if shared else NPROC_LIMIT
+        return cls(timeout_s, memory_mb, mode, fresh_uid() if fresh else -1, nproc)
 
     @property
     def workdir_inside(self) -> str | None:
         """Where the runner works: bubblewrap's private tmpfs, or None for a host temp dir."""
         return BWRAP_WORKDIR if self.mode is SandboxMode.BUBBLEWRAP else None
-
-    @property
-    def nproc(self) -> int:
-        """The RLIMIT_NPROC a run gets: ``NPROC_LIMIT`` processes of its own.
-
-        The kernel counts every task of the real uid against it, the studio's user's own shell,
-        browser and threads included. A fresh uid (as root) or a new user namespace (bubblewrap,
-        the fallback as non-root; set inside, by the runner, where the count is the run's alone)
-        counts only the run. With no namespace and our own uid, the cap is what this uid already
-        runs plus ``NPROC_LIMIT``: a cap of 64 alone would refuse every fork of a user with a
-        desktop session.
-        """
-        if self.uid >= 0 or self.mode is not SandboxMode.NONE:
-            return NPROC_LIMIT
-        return tasks_of(os.getuid()) + NPROC_LIMIT
 
     def command(self, argv: list[str]) -> list[str]:
         if self.mode is SandboxMode.BUBBLEWRAP:
@@ -225,9 +217,8 @@ class Confinement:
         return "; ".join(parts)
 
 
-def tasks_of(uid: int) -> int:
-    """How many tasks (threads included: RLIMIT_NPROC counts them) have real uid ``uid`` now."""
-    count = 0
+def _statuses() -> Iterator[tuple[Path, dict[str, str]]]:
+    """(/proc/PID, its status fields) of every process we can read."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -235,12 +226,16 @@ def tasks_of(uid: int) -> int:
             status = (entry / "status").read_text()
         except OSError:
             continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        try:
+        yield entry, dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+
+
+def tasks_of(uid: int) -> int:
+    """How many tasks (threads included: RLIMIT_NPROC counts them) have real uid ``uid`` now."""
+    count = 0
+    for _, fields in _statuses():
+        with contextlib.suppress(KeyError, ValueError, IndexError):
             if int(fields["Uid"].split()[0]) == uid:
-                count += int(fields["Threads"].strip())
-        except (KeyError, ValueError, IndexError):
-            continue
+                count += int(fields["Threads"])
     return count
 
 
@@ -254,19 +249,12 @@ def _pid_namespace(pid: int | str) -> int:
 def _proc_rows() -> list[tuple[int, int, int, set[int], str, int]]:
     """(pid, ppid, pgid, uids, state, pid-namespace inode) of every process we can read."""
     rows = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry, fields in _statuses():
         try:
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            status = (entry / "status").read_text()
         except OSError:
             continue
-        uids: set[int] = set()
-        for line in status.splitlines():
-            if line.startswith("Uid:"):
-                uids = {int(x) for x in line.split()[1:]}
-                break
+        uids = {int(x) for x in fields.get("Uid", "").split()}
         rows.append((int(entry.name), int(stat[1]), int(stat[2]), uids, stat[0], _pid_namespace(entry.name)))
     return rows
 
