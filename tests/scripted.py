@@ -74,7 +74,7 @@ class ScriptedBackend:
                 m = SCORE_IN_STEP.search(step)
                 texts = [f"Score: {m.group(1)}" if m else "I cannot tell."]
         elif req.tag == "code":
-            texts = [self.code]
+            texts = [self.code] * req.n  # n samples, as a real backend gives
         else:
             texts = ["ok"]
         # Like a real model, continue the prefill: the reply's start is what was prefilled.

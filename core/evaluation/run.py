@@ -17,13 +17,14 @@ Example::
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
 
 from core.evaluation.solvers import Doing, Solver
 from core.evaluation.spec import EvalResult, EvalSpec, ProblemResult
-from core.evaluation.tables import EvalTables
+from core.evaluation.tables import EvalTables, UnknownEval
 from core.llm import LLMBackend
 from core.problems.problem import get_problem
 from core.store.runs import Store
@@ -48,10 +49,15 @@ def evaluate(
     training_problems: Iterable[str] = frozenset(),
     store: Store | None = None,
     doing: Doing | None = None,
+    resume: int | None = None,
+    created: Callable[[int], None] | None = None,
 ) -> EvalResult:
     """Run ``spec`` on ``backend``; with a ``store``, the result is saved after every problem.
 
     ``doing``, when given, is kept up to date with what runs now (for a live progress line).
+    ``resume`` names a stored, unfinished evaluation of this very spec: it goes on from its last
+    whole batch (the same batches and seeds as a run never stopped), keeping what it had.
+    ``created`` is told the stored evaluation's id as soon as it exists (what to resume later).
 
     A set ``stop`` ends the run between problems (mcts: between iterations, and the
     unfinished problem is dropped); the result then has status "stopped".
@@ -61,19 +67,26 @@ def evaluate(
         raise ValueError(f"the spec asks for adapter {spec.adapter!r} but the backend carries {loaded!r}")
     training = {_canonical(p) for p in training_problems}
     result = EvalResult(spec, [], {}, time.time(), 0.0, backend.model_id, spec.adapter)
-    started = time.monotonic()
     tables = EvalTables(store) if store is not None else None
+    problems = [get_problem(p) for p in spec.problems]
+    solver = Solver(spec, backend, stop=stop, store=store, doing=doing)
+    earlier = 0.0  # seconds spent before a resume
+    if resume is not None:
+        if tables is None:
+            raise ValueError("resuming an evaluation needs the store that holds it")
+        earlier = _take_over(tables, resume, result, solver)
+    started = time.monotonic()
 
     def save() -> None:
-        result.seconds = round(time.monotonic() - started, 3)
+        result.seconds = round(earlier + time.monotonic() - started, 3)
         if tables is not None:
             result.eval_id = tables.save_eval(result)
 
     save()
-    problems = [get_problem(p) for p in spec.problems]
-    solver = Solver(spec, backend, stop=stop, store=store, doing=doing)
+    if created is not None and result.eval_id is not None:
+        created(result.eval_id)
     try:
-        for chunk in solver.chunks(problems):
+        for chunk in solver.chunks(problems[len(result.results) :]):
             if stop is not None and stop.is_set():
                 break
             for done in solver.solve(chunk):
@@ -92,3 +105,30 @@ def evaluate(
     result.status = "finished" if len(result.results) == len(problems) else "stopped"
     save()
     return result
+
+
+def _take_over(tables: EvalTables, eval_id: int, result: EvalResult, solver: Solver) -> float:
+    """Load evaluation ``eval_id`` into ``result`` for a resume; the seconds it had already spent.
+
+    Only whole batches are kept (a kill can land between the problems of one batch), so the rest
+    runs in the batches, and with the seeds, of a run that never stopped.
+    """
+    row = next((r for r in tables.evals() if r.id == eval_id), None)
+    if row is None:
+        raise UnknownEval(eval_id)
+    if row.spec != json.loads(json.dumps(result.spec.to_dict())):
+        raise ValueError(f"evaluation {eval_id} was made with other settings: it cannot be resumed")
+    if row.status == "finished":
+        raise ValueError(f"evaluation {eval_id} is finished: there is nothing to resume")
+    done = tables.eval_results(eval_id)
+    order = list(result.spec.problems)
+    if [r.problem_id for r in done] != order[: len(done)]:
+        raise ValueError(f"evaluation {eval_id} holds results out of its problems' order")
+    chunks = len(done) // solver.chunk_size
+    keep = chunks * solver.chunk_size
+    tables.drop_results(eval_id, keep)
+    result.results, result.eval_id = done[:keep], eval_id
+    result.started_at = row.created_at
+    result.refresh()
+    solver.skip_chunks(chunks)
+    return row.seconds * keep / len(done) if done else 0.0  # the dropped part's share is not kept

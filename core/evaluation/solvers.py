@@ -104,10 +104,19 @@ class Solver:
         self.pool = SandboxPool(workers)
         self._calls = 0
 
+    @property
+    def chunk_size(self) -> int:
+        """Problems per backend call: a greedy batch, or one search at a time."""
+        return self.spec.batch if self.spec.mode == "greedy" else 1
+
     def chunks(self, problems: list[Problem]) -> Iterator[list[Problem]]:
-        size = self.spec.batch if self.spec.mode == "greedy" else 1
+        size = self.chunk_size
         for i in range(0, len(problems), size):
             yield problems[i : i + size]
+
+    def skip_chunks(self, n: int) -> None:
+        """Go on as if ``n`` chunks were solved already (a resume): later batches keep their seeds."""
+        self._calls += n
 
     def solve(self, chunk: list[Problem]) -> list[ProblemResult]:
         if self.spec.mode == "greedy":

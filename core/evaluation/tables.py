@@ -126,6 +126,11 @@ class EvalTables:
             )
         return out
 
+    def drop_results(self, eval_id: int, keep: int) -> None:
+        """Forget the results after the first ``keep`` (a resume redoes a half-saved batch)."""
+        with immediate(self.conn) as conn:
+            conn.execute("DELETE FROM eval_results WHERE eval_id = ? AND seq >= ?", (eval_id, keep))
+
     def delete_eval(self, eval_id: int) -> None:
         with immediate(self.conn) as conn:
             if conn.execute("DELETE FROM evals WHERE id = ?", (eval_id,)).rowcount == 0:

@@ -6,7 +6,9 @@ preset), ``filter:<method>`` (the records a method trains on, with the counts be
 (the base model and every adapter on the eval problems: greedy pass@1, and pass@k when the spec
 samples). ``<folder>/state.json`` records each finished stage, written atomically as it finishes,
 so a killed experiment goes on from where it stood: finished stages are skipped, a generation goes
-on per problem, and a training job that is still running is waited for rather than started again.
+on per problem, an evaluation from its last whole batch, and a training job that is still running
+is waited for rather than started again. Paths in the state are relative to the folder, so a
+folder copied elsewhere (another checkout, another machine) goes on too.
 
 Example::
 
@@ -28,6 +30,7 @@ from typing import Any
 from core.atomic import write_atomic
 from core.evaluation.run import evaluate
 from core.evaluation.spec import EvalSpec
+from core.evaluation.tables import EvalTables
 from core.experiments.spec import DataMethod, ExperimentError, ExperimentSpec
 from core.generation.run import generate
 from core.generation.spec import GenerateSpec
@@ -62,6 +65,9 @@ class ExperimentState:
     digest: str
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # finished stages and what they made
     jobs: dict[str, str] = field(default_factory=dict)  # method key -> training job id (once started)
+    evals: dict[str, int] = field(
+        default_factory=dict
+    )  # "eval:<model>/<greedy|sampled>" -> eval id, once made
     status: str = "created"  # created | running | finished | stopped | failed
     message: str = ""
     started_at: float = 0.0
@@ -176,18 +182,18 @@ class ExperimentRun:
             "failed": summary.failed,
             "tokens": sum(int(m.get("completion_tokens") or 0) for m in manifest),
             "seconds": round(sum(float(m.get("seconds") or 0.0) for m in manifest), 3),  # earlier runs too
-            "path": str(out / "sft.jsonl"),
+            "path": str((out / "sft.jsonl").relative_to(self.folder)),
         }
 
     def _filter(self, key: str, report: Callable[[int, int, str], None]) -> dict[str, Any]:
         method = self._method(key)
-        records = _jsonl(Path(self.state.stages[f"data:{method.data_key}"]["path"]))
+        records = _jsonl(self._at(self.state.stages[f"data:{method.data_key}"]["path"]))
         kept = [r for r in records if method.filter == "none" or passes_tests(r.get("meta", {}))]
         path = self.folder / "sets" / key / "sft.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
         report(len(records), len(records), f"{len(kept)} of {len(records)} records kept")
-        return {"before": len(records), "after": len(kept), "path": str(path)}
+        return {"before": len(records), "after": len(kept), "path": str(path.relative_to(self.folder))}
 
     def _train(self, key: str, report: Callable[[int, int, str], None]) -> dict[str, Any]:
         chosen = self.state.stages[f"filter:{key}"]
@@ -199,7 +205,7 @@ class ExperimentRun:
             name = f"exp-{self.spec.name}-{key}-{self.state.digest[:6]}-{int(time.time()) % 100000}"
             cfg = finetune_preset(
                 self.spec.finetune_preset,
-                dataset=chosen["path"],
+                dataset=str(self._at(chosen["path"])),
                 base_model=self.spec.model,
                 adapter_name=name.replace("+", "-")[:100],
                 seed=self.spec.seed,
@@ -233,6 +239,11 @@ class ExperimentRun:
         training = self.spec.train_ids() if self.spec.force_overlap else ()
         out: dict[str, int] = {}
         for name, spec in self._eval_specs(adapter):
+            slot = f"eval:{key}/{name}"
+            earlier = self.state.evals.get(slot)
+            if earlier is not None and self._finished(earlier):
+                out[name] = earlier
+                continue
             result = evaluate(
                 spec,
                 backend,
@@ -240,11 +251,20 @@ class ExperimentRun:
                 stop=self.stop,
                 training_problems=training,
                 progress=lambda i, n, r, name=name: report(i, n, f"{name}: {r.problem_id}"),
+                resume=earlier,
+                created=lambda eval_id, slot=slot: self._made_eval(slot, eval_id),
             )
             if result.status != "finished":
                 raise ExperimentStopped(f"stopped while evaluating {key} ({name})")
             out[name] = result.eval_id
         return {"eval_ids": out, "adapter": adapter}
+
+    def _made_eval(self, slot: str, eval_id: int) -> None:
+        self.state.evals[slot] = eval_id
+        self._save()
+
+    def _finished(self, eval_id: int) -> bool:
+        return any(r.id == eval_id and r.status == "finished" for r in EvalTables(self.store).evals())
 
     def _eval_specs(self, adapter: str | None) -> list[tuple[str, EvalSpec]]:
         s = self.spec
@@ -257,6 +277,11 @@ class ExperimentRun:
         return specs
 
     # --- plumbing -----------------------------------------------------------------
+    def _at(self, path: str) -> Path:
+        """A path the state names: relative to the experiment's folder, so the folder can move
+        (an older state's absolute paths still resolve)."""
+        return self.folder / path
+
     def _method(self, key: str) -> DataMethod:
         return next(m for m in self.spec.methods if m.key == key)
 

@@ -192,6 +192,46 @@ def test_stop_keeps_what_finished(store):
     assert (row.status, row.done, row.problems) == ("stopped", 1, 4)
 
 
+def test_a_killed_evaluation_resumes_from_its_last_whole_batch_with_the_same_seeds(store):
+    spec = EvalSpec(PROBLEMS, batch=2, samples=2, temperature=0.8, k=(1, 2))
+    whole = CodeBackend(solves={"HumanEval/0": 1, "HumanEval/7": 2})
+    expected = evaluate(spec, whole)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_three(i, n, r):  # mid-batch: problem 3 of batch 2 is saved, problem 4 is not
+        if i == 3:
+            raise Killed
+
+    made = []
+    with pytest.raises(Killed):
+        evaluate(
+            spec,
+            CodeBackend(solves=whole.solves),
+            store=store,
+            progress=kill_after_three,
+            created=made.append,
+        )
+    [eval_id] = made
+    assert EvalTables(store).evals()[0].done == 3
+
+    again = CodeBackend(solves=whole.solves)
+    result = evaluate(spec, again, store=store, resume=eval_id)
+    assert result.eval_id == eval_id and result.status == "finished"
+    assert [len(call) for call in again.calls] == [2]  # the half-saved batch only; batch 1 is kept
+    assert again.calls[0][0].seed == whole.calls[1][0].seed  # the seed of a run that never stopped
+    assert [(r.problem_id, r.passed) for r in result.results] == [
+        (r.problem_id, r.passed) for r in expected.results
+    ]
+    assert result.pass_at == expected.pass_at
+    assert EvalTables(store).eval_results(eval_id) == result.results
+    with pytest.raises(ValueError, match="finished"):
+        evaluate(spec, CodeBackend(), store=store, resume=eval_id)
+    with pytest.raises(ValueError, match="other settings"):
+        evaluate(EvalSpec(PROBLEMS, batch=2), CodeBackend(), store=store, resume=eval_id)
+
+
 def test_a_failing_backend_marks_the_eval_failed(store):
     class Broken(CodeBackend):
         def generate(self, requests):

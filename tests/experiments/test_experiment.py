@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.evaluation.tables import EvalTables
 from core.experiments.run import ExperimentRun, passes_tests
 from core.experiments.spec import PRESETS, ExperimentError, ExperimentSpec
 from core.experiments.table import table_rows, to_csv, to_markdown
@@ -105,7 +106,7 @@ def test_every_stage_runs_and_the_table_has_every_row(tmp_path):
     assert cot["before"] == 2 and cot["after"] == 2  # one record per train problem
     assert state.stages["filter:cot+tests"]["after"] == 0  # the scripted code fails every test
     assert state.stages["train:cot+tests"]["adapter"] is None
-    records = [json.loads(x) for x in Path(cot["path"]).read_text().splitlines()]
+    records = [json.loads(x) for x in (run.folder / cot["path"]).read_text().splitlines()]
     assert records[0]["messages"][-1]["content"].startswith("1. Sort the numbers first.")
     assert len(jobs.started) == 2  # cot and sra-mcts; the empty filtered set trains nothing
     rows = table_rows(state, run.store)
@@ -139,6 +140,36 @@ def test_stopped_mid_training_resumes_without_redoing_finished_stages(tmp_path):
     assert jobs.started == ["job0", "job1"]  # job0 was waited for, not started again
     assert not any(c[0].tag in ("propose", "critic") for b in made2 for c in b.calls)  # no data redone
     assert calls_before > 0
+
+
+def test_killed_mid_evaluation_in_a_moved_folder_goes_on_with_the_same_evaluation(tmp_path):
+    """The paper-sized run spans sessions: its folder comes back in another checkout, killed mid-eval."""
+    spec = {**SPEC, "methods": [{"kind": "cot"}], "samples": 2, "k": 2}
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_sampled_base(p):
+        if p.stage == "eval:base" and p.note.startswith("sampled"):
+            raise Killed
+
+    run, _ = make(tmp_path, FakeJobs(), spec, progress=kill_in_sampled_base)
+    with pytest.raises(Killed):
+        run.run()
+    first = dict(run.state.evals)
+    assert set(first) == {"eval:base/greedy", "eval:base/sampled"}
+    assert "eval:base" not in run.state.stages
+
+    moved = tmp_path / "elsewhere" / "exp"
+    moved.parent.mkdir()
+    (tmp_path / "exp").rename(moved)
+    again = ExperimentRun(ExperimentSpec.from_dict(spec), moved, run.store, scripted, jobs=FakeJobs())
+    state = again.run()
+    assert state.status == "finished", state.message
+    assert {k: state.evals[k] for k in first} == first  # the same stored evaluations, not new ones
+    evals = EvalTables(run.store).evals()
+    assert len(evals) == 4 and all(e.status == "finished" for e in evals)  # base and +CoT, greedy and sampled
+    assert (moved / state.stages["filter:cot"]["path"]).exists()
 
 
 def test_overlap_is_refused_and_flagged_when_forced(tmp_path):
