@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -48,6 +47,7 @@ from core.evaluation.run import evaluate  # noqa: E402
 from core.evaluation.solvers import code_from, code_request, hidden_job  # noqa: E402
 from core.evaluation.spec import EvalSpec  # noqa: E402
 from core.execution.sandbox import run_tests  # noqa: E402
+from core.machine import cpu_name  # noqa: E402
 from core.problems.problem import Problem, get_problem  # noqa: E402
 from core.problems.sources import split  # noqa: E402
 from core.search.grounding import problem_imports  # noqa: E402
@@ -83,15 +83,6 @@ def settings_key(args: argparse.Namespace, dtype: str) -> str:
         {"model": args.model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def cpu_name() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "")
-    return f"{name or 'unknown'}{' (AVX512-BF16)' if 'avx512_bf16' in text else ''}"
 
 
 def commit() -> str:

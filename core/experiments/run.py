@@ -35,6 +35,7 @@ from core.experiments.spec import DataMethod, ExperimentError, ExperimentSpec
 from core.generation.run import generate
 from core.generation.spec import GenerateSpec
 from core.llm import LLMBackend
+from core.machine import cpu_name
 from core.store.runs import Store
 from core.training.config import preset as finetune_preset
 from core.training.jobs import FinetuneJobs
@@ -183,6 +184,7 @@ class ExperimentRun:
             "tokens": sum(int(m.get("completion_tokens") or 0) for m in manifest),
             "seconds": round(sum(float(m.get("seconds") or 0.0) for m in manifest), 3),  # earlier runs too
             "path": str((out / "sft.jsonl").relative_to(self.folder)),
+            "machine": self._machine(None),
         }
 
     def _filter(self, key: str, report: Callable[[int, int, str], None]) -> dict[str, Any]:
@@ -257,7 +259,12 @@ class ExperimentRun:
             if result.status != "finished":
                 raise ExperimentStopped(f"stopped while evaluating {key} ({name})")
             out[name] = result.eval_id
-        return {"eval_ids": out, "adapter": adapter}
+        return {"eval_ids": out, "adapter": adapter, "machine": self._machine(adapter)}
+
+    def _machine(self, adapter: str | None) -> str:
+        """Where a stage ran, and in what precision: an experiment may span sessions and machines."""
+        dtype = str(getattr(self._backends.get(adapter), "dtype", "")).removeprefix("torch.")
+        return cpu_name() + (f", {dtype}" if dtype else "")
 
     def _made_eval(self, slot: str, eval_id: int) -> None:
         self.state.evals[slot] = eval_id
@@ -273,7 +280,10 @@ class ExperimentRun:
         specs = [("greedy", EvalSpec(**common))]
         if s.samples > 1:
             ks = tuple(sorted({1, s.k}))
-            specs.append(("sampled", EvalSpec(**common, samples=s.samples, temperature=s.temperature, k=ks)))
+            sampled = EvalSpec(
+                **common, samples=s.samples, temperature=s.temperature, k=ks, batch=sampled_batch(s.samples)
+            )
+            specs.append(("sampled", sampled))
         return specs
 
     # --- plumbing -----------------------------------------------------------------
@@ -334,6 +344,19 @@ class ExperimentRun:
     def _save(self) -> None:
         self.state.updated_at = time.time()
         write_atomic(self.folder / STATE, json.dumps(self.state.to_dict(), indent=1))
+
+
+SAMPLED_ROWS = 20
+
+
+def sampled_batch(samples: int) -> int:
+    """Problems per call when each brings ``samples`` rows: about 20 rows in all.
+
+    A row runs until the longest row of its call ends, and on a CPU a step's cost grows with the
+    rows; measured on the embedded model (bf16, 2 cores), 8 problems x 10 samples took 80 s a
+    problem, 2 x 10 took 25 s.
+    """
+    return max(1, SAMPLED_ROWS // samples)
 
 
 def passes_tests(meta: dict[str, Any]) -> bool:

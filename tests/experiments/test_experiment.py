@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.evaluation.tables import EvalTables
-from core.experiments.run import ExperimentRun, passes_tests
+from core.experiments.run import ExperimentRun, passes_tests, sampled_batch
 from core.experiments.spec import PRESETS, ExperimentError, ExperimentSpec
 from core.experiments.table import table_rows, to_csv, to_markdown
 from core.store.runs import Store
@@ -170,6 +170,9 @@ def test_killed_mid_evaluation_in_a_moved_folder_goes_on_with_the_same_evaluatio
     evals = EvalTables(run.store).evals()
     assert len(evals) == 4 and all(e.status == "finished" for e in evals)  # base and +CoT, greedy and sampled
     assert (moved / state.stages["filter:cot"]["path"]).exists()
+    sampled = next(e for e in evals if e.id == first["eval:base/sampled"])
+    assert sampled.spec["batch"] == sampled_batch(2) == 10  # about 20 rows a call, not 8 problems x n
+    assert state.stages["eval:base"]["machine"] and state.stages["data:cot"]["machine"]
 
 
 def test_overlap_is_refused_and_flagged_when_forced(tmp_path):
