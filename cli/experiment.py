@@ -87,7 +87,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         spec = load_spec(args)
         folder = folder_of(spec)
         store = open_store()
-        experiment = ExperimentRun(spec, folder, store, _backend_for(spec, err), progress=_printer(err))
+        experiment = ExperimentRun(spec, folder, store, backend_for(spec, err), progress=_printer(err))
     except (UsageError, ExperimentError) as exc:
         err.write(f"error: {exc}\n")
         return 2
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     return 0
 
 
-def _backend_for(spec: ExperimentSpec, err: TextIO):
+def backend_for(spec: ExperimentSpec, err: TextIO):
     def load(adapter: str | None):
         from core.backends import load_backend  # torch loads only when a stage needs the model
 
