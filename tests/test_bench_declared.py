@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.experiments.spec import ExperimentSpec
+from core.experiments.spec import PRESETS, ExperimentSpec
 
 SPEC = Path(__file__).resolve().parents[1] / "bench" / "paper_table.json"
 
@@ -18,3 +18,8 @@ def test_the_declared_paper_table_spec():
     # each method filtered and unfiltered
     kinds = {(m.kind, m.filter) for m in spec.methods}
     assert kinds == {("cot", "none"), ("cot", "tests"), ("sra-mcts", "none"), ("sra-mcts", "tests")}
+
+
+def test_the_studios_paper_style_preset_is_the_benchs_run():
+    spec = ExperimentSpec.from_file(SPEC)
+    assert ExperimentSpec.from_dict({**PRESETS["paper-style"], "name": spec.name}).digest() == spec.digest()
