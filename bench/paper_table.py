@@ -11,16 +11,16 @@ The experiment's data folder lives outside the repository (``--work``) while it 
 into ``bench/results/paper-experiment`` (``bench/snapshot.py``: a consistent database) after each
 finished stage and every ``--every`` minutes inside data and evaluation stages; commit that folder
 to keep the progress. A later session with no work folder starts from that copy and goes on where
-it stood. The table goes to ``bench/results/paper_table.md`` with the commit, the machine of each
-stage and the progress so far.
+it stood. The table goes to ``bench/results/paper_table.md`` (and ``.csv``) with the commit, the
+machine of each stage and the progress so far.
 
     python bench/paper_table.py              # run or continue; Ctrl-C stops after a snapshot
+    python bench/paper_table.py --table      # only write the table of the run so far
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("SRA_STUDIO_DTYPE", "float32")
+
+from snapshot import snapshot  # noqa: E402
+
+from cli.experiment import backend_for, progress_line  # noqa: E402
+from core.experiments.run import ExperimentRun, ExperimentState, StageProgress  # noqa: E402
+from core.experiments.spec import ExperimentSpec  # noqa: E402
+from core.experiments.table import table_rows, to_csv, to_markdown  # noqa: E402
+from core.store.runs import Store  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 SPEC = BENCH / "paper_table.json"
@@ -41,60 +49,57 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sra-paper-table")
     ap.add_argument("--every", type=float, default=10.0, help="minutes between snapshots inside a stage")
+    ap.add_argument("--table", action="store_true", help="write the table of the run so far and stop")
     args = ap.parse_args()
     work = args.work.resolve()
-    os.environ["SRA_STUDIO_DATA"] = str(work)  # before core.paths is read
-
-    from snapshot import snapshot
-
-    from cli.experiment import backend_for, progress_line
-    from core.experiments.run import ExperimentRun, StageProgress
-    from core.experiments.spec import ExperimentSpec
-    from core.experiments.table import table_rows, to_markdown
-    from core.store.runs import Store
-
+    os.environ["SRA_STUDIO_DATA"] = str(work)  # the store, training jobs and adapters live there
     if not (work / "studio.db").exists() and (SNAPSHOT / "studio.db").exists():
         print(f"continuing from {SNAPSHOT}", file=sys.stderr)
         snapshot(SNAPSHOT, work)
     spec = ExperimentSpec.from_file(SPEC)
     store = Store(work / "studio.db")
-    last = [time.monotonic(), 0.0]
-    current = [""]
+    run = ExperimentRun(spec, work / "experiments" / spec.name, store, backend_for(spec, sys.stderr))
+    if args.table:
+        write_table(run.state, store, len(run.stages()))
+        return 0
+    last_save, last_line, current = time.monotonic(), 0.0, ""
 
     def save(stage: str) -> None:
+        nonlocal last_save
         snapshot(work, SNAPSHOT)
-        last[0] = time.monotonic()
-        print(f"snapshot after {stage} -> {SNAPSHOT}", file=sys.stderr, flush=True)
+        last_save = time.monotonic()
+        print(f"snapshot ({stage}) -> {SNAPSHOT}", file=sys.stderr, flush=True)
 
     def progress(p: StageProgress) -> None:
+        nonlocal last_line, current
         now = time.monotonic()
-        if p.stage != current[0]:  # a new stage: the one before it is finished and in state.json
-            if current[0]:
-                save(current[0])
-            current[0] = p.stage
-        if now - last[1] >= 5 or p.done == p.total:
-            last[1] = now
+        if p.stage != current:  # a new stage: the one before it is finished and in state.json
+            if current:
+                save(f"{current} finished")
+            current = p.stage
+        if now - last_line >= 5 or p.done == p.total:
+            last_line = now
             print(progress_line(p), file=sys.stderr, flush=True)
         # a training job's files are written by its worker process: copy only between its stages
-        if not p.stage.startswith("train:") and now - last[0] >= args.every * 60:
-            save(p.stage)
+        if not p.stage.startswith("train:") and now - last_save >= args.every * 60:
+            save(f"inside {p.stage}")
 
-    run = ExperimentRun(spec, work / "experiments" / spec.name, store, backend_for(spec, sys.stderr))
     run.progress = progress
-    state = run.state
     try:
-        state = run.run()
+        run.run()
     except KeyboardInterrupt:
         print("interrupted: rerun to continue", file=sys.stderr)
     finally:
-        save(state.status)
-        write_table(table_rows(state, store), state, len(run.stages()), to_markdown)
-    return 0 if state.status == "finished" else 1
+        save(run.state.status)
+        write_table(run.state, store, len(run.stages()))
+    return 0 if run.state.status == "finished" else 1
 
 
-def write_table(rows, state, stages: int, to_markdown) -> None:
+def write_table(state: ExperimentState, store: Store, stages: int) -> None:
+    """``paper_table.md`` (with the commit, the progress and the machines) and ``paper_table.csv``."""
+    rows = table_rows(state, store)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
-    machines = sorted({s.get("machine", "") for s in state.stages.values() if s.get("machine")})
+    machines = sorted({s["machine"] for s in state.stages.values() if s.get("machine")})
     head = [
         f"# The paper's table on the embedded model (`bench/paper_table.py`, commit {commit.strip()})",
         "",
@@ -102,8 +107,9 @@ def write_table(rows, state, stages: int, to_markdown) -> None:
         f"{len(state.stages)} of {stages} stages finished. Machines: {'; '.join(machines) or 'none yet'}.",
         "",
     ]
-    TABLE.write_text("\n".join(head) + to_markdown(rows, state), encoding="utf-8")
-    print(json.dumps({"table": str(TABLE), "status": state.status}), file=sys.stderr)
+    TABLE.write_text("\n".join(head) + "\n" + to_markdown(rows, state), encoding="utf-8")
+    TABLE.with_suffix(".csv").write_text(to_csv(rows, state), encoding="utf-8")
+    print(f"{TABLE}: {state.status}, {len(state.stages)} of {stages} stages", file=sys.stderr)
 
 
 if __name__ == "__main__":
