@@ -14,7 +14,7 @@ to keep the progress. A later session with no work folder starts from that copy 
 it stood. The table goes to ``bench/results/paper_table.md`` (and ``.csv``) with the commit, the
 machine of each stage and the progress so far.
 
-    python bench/paper_table.py              # run or continue; Ctrl-C stops after a snapshot
+    python bench/paper_table.py              # run or continue; Ctrl-C or SIGTERM stops after a snapshot
     python bench/paper_table.py --table      # only write the table of the run so far
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,9 @@ def main() -> int:
             save(f"inside {p.stage}")
 
     run.progress = progress
+    # a background job from a script ignores SIGINT: take it back, and let SIGTERM stop cleanly too
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     try:
         run.run()
     except KeyboardInterrupt:
