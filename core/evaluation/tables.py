@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 
 from core.evaluation.spec import EvalResult, ProblemResult
 from core.store.rows import dumps
@@ -97,6 +98,15 @@ class EvalTables:
                 sql, () if status is None else (status,)
             )
         ]
+
+    def seconds(self, eval_ids: Iterable[int]) -> float:
+        """The wall time these evaluations spent, every resumed run of them included."""
+        ids = list(eval_ids)
+        if not ids:
+            return 0.0
+        marks = ",".join("?" * len(ids))
+        (total,) = self.conn.execute(f"SELECT sum(seconds) FROM evals WHERE id IN ({marks})", ids).fetchone()
+        return float(total or 0.0)
 
     def eval_results(self, eval_id: int) -> list[ProblemResult]:
         """The problem results of one evaluation, in the order they completed."""

@@ -259,7 +259,12 @@ class ExperimentRun:
             if result.status != "finished":
                 raise ExperimentStopped(f"stopped while evaluating {key} ({name})")
             out[name] = result.eval_id
-        return {"eval_ids": out, "adapter": adapter, "machine": self._machine(adapter)}
+        return {
+            "eval_ids": out,
+            "adapter": adapter,
+            "machine": self._machine(adapter),
+            "seconds": EvalTables(self.store).seconds(out.values()),  # earlier runs too
+        }
 
     def _machine(self, adapter: str | None) -> str:
         """Where a stage ran, and in what precision: an experiment may span sessions and machines."""

@@ -83,7 +83,8 @@ def _row(
         problems = sorted(set(outcomes) & set(base))
         paired = mcnemar_exact([outcomes[q] for q in problems], [base[q] for q in problems])
         p, wins, losses = paired.p_value, paired.a_only, paired.b_only
-    seconds = float(ev.get("seconds", 0.0))
+    # The evaluations' own clocks: a stage resumed in another process or session counts every part.
+    seconds = tables.seconds(ids.values()) if ids else float(ev.get("seconds", 0.0))
     before = records = tokens = None
     note = ev.get("note", "")
     if key != BASE:

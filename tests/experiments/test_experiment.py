@@ -159,6 +159,9 @@ def test_killed_mid_evaluation_in_a_moved_folder_goes_on_with_the_same_evaluatio
     first = dict(run.state.evals)
     assert set(first) == {"eval:base/greedy", "eval:base/sampled"}
     assert "eval:base" not in run.state.stages
+    # The killed session had spent 1000 s on the base's greedy evaluation: its wall time must still count.
+    with run.store.conn:
+        run.store.conn.execute("UPDATE evals SET seconds = 1000 WHERE id = ?", (first["eval:base/greedy"],))
 
     moved = tmp_path / "elsewhere" / "exp"
     moved.parent.mkdir()
@@ -173,6 +176,12 @@ def test_killed_mid_evaluation_in_a_moved_folder_goes_on_with_the_same_evaluatio
     sampled = next(e for e in evals if e.id == first["eval:base/sampled"])
     assert sampled.spec["batch"] == sampled_batch(2) == 10  # about 20 rows a call, not 8 problems x n
     assert state.stages["eval:base"]["machine"] and state.stages["data:cot"]["machine"]
+    assert state.stages["eval:base"]["seconds"] >= 1000
+    assert table_rows(state, run.store)[0].seconds == pytest.approx(
+        state.stages["eval:base"]["seconds"], abs=0.1
+    )
+    state.stages["eval:base"]["seconds"] = 5.0  # a state whose stage clock saw the last run only (older code)
+    assert table_rows(state, run.store)[0].seconds >= 1000  # the table reads the evaluations' own clocks
 
 
 def test_overlap_is_refused_and_flagged_when_forced(tmp_path):
