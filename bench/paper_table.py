@@ -77,6 +77,7 @@ def main() -> int:
         if p.stage != current:  # a new stage: the one before it is finished and in state.json
             if current:
                 save(f"{current} finished")
+                write_table(run.state, store, len(run.stages()))  # current after every stage
             current = p.stage
         if now - last_line >= 5 or p.done == p.total:
             last_line = now
