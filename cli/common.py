@@ -25,6 +25,12 @@ BACKEND_HELP = (
 )
 
 
+MODEL_HELP = (
+    "an embedded model by name: embedded (the default, = qwen2.5-coder-0.5b), qwen2.5-coder-1.5b or "
+    "smollm2-135m (see `launch.py models`); or a Hugging Face id or a local folder"
+)
+
+
 class UsageError(Exception):
     """Bad input from the command line: shown as one line, exit status 2."""
 

@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from cli.common import BACKEND_HELP, UsageError, open_store
+from cli.common import BACKEND_HELP, MODEL_HELP, UsageError, open_store
+from cli.models import prepare
 from core.backends import BACKENDS
 from core.evaluation.report import rates
 from core.evaluation.run import evaluate
@@ -112,6 +113,8 @@ def load(args: EvalArgs, err: TextIO) -> LLMBackend:
     from core.backends import load_backend  # imported here: loading torch is slow
 
     options = {"adapter": args.adapter} if args.adapter else {}
+    if args.backend != "openai":
+        prepare(args.model, err)
     err.write(
         f"loading {args.backend} model {args.model!r}{' + ' + args.adapter if args.adapter else ''} ...\n"
     )
@@ -195,9 +198,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--problems", help="comma-separated HumanEval ids instead of a split, e.g. 0,2,HumanEval/7"
     )
     p.add_argument("--backend", choices=BACKENDS, default="transformers", help=BACKEND_HELP)
-    p.add_argument(
-        "--model", default="embedded", help="'embedded' (default), a Hugging Face id or a local path"
-    )
+    p.add_argument("--model", default="embedded", help=MODEL_HELP)
     p.add_argument("--adapter", help="a registered LoRA adapter on top of the model")
     p.add_argument(
         "--mode", choices=("greedy", "mcts"), default="greedy", help="code straight away, or MCTS then code"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cli.common import UsageError, open_store
+from cli.models import prepare
 from core.experiments.run import ExperimentRun, StageProgress
 from core.experiments.spec import PRESETS, ExperimentError, ExperimentSpec
 from core.experiments.table import table_rows, to_csv, to_markdown
@@ -118,6 +119,8 @@ def backend_for(spec: ExperimentSpec, err: TextIO):
     def load(adapter: str | None):
         from core.backends import load_backend  # torch loads only when a stage needs the model
 
+        if spec.backend != "openai":
+            prepare(spec.model, err)
         err.write(f"loading {spec.backend} model {spec.model!r}{' + ' + adapter if adapter else ''} ...\n")
         options = {"adapter": adapter} if adapter else {}
         return load_backend(spec.backend, spec.model, **options)

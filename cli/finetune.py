@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, fields
 from typing import TextIO
 
-from cli.common import UsageError
+from cli.common import MODEL_HELP, UsageError
 from core.training.config import FinetuneConfig, FinetuneError, preset, preview
 from core.training.job_files import read_progress
 from core.training.jobs import FinetuneJobs, JobStatus
@@ -148,7 +148,7 @@ HELP = "LoRA fine-tune on an exported dataset, headless (Ctrl-C stops cleanly)"
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="an export folder (its sft.jsonl) or an SFT JSONL file")
     p.add_argument("--preset", default="default", help="'CPU quick', 'default' (the default) or 'GPU'")
-    p.add_argument("--base-model", help="'embedded' (default), a Hugging Face id or a local path")
+    p.add_argument("--base-model", help=MODEL_HELP)
     p.add_argument("--name", dest="adapter_name", help="the adapter's name (default: <dataset>-<time>)")
     for flag, kind in (("--lora-r", int), ("--lora-alpha", int), ("--lora-dropout", float)):
         p.add_argument(flag, type=kind)

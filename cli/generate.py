@@ -18,7 +18,8 @@ import argparse
 import sys
 from typing import TextIO
 
-from cli.common import UsageError, open_store
+from cli.common import MODEL_HELP, UsageError, open_store
+from cli.models import prepare
 from core.backends import BACKENDS
 from core.generation.output import OutputDir
 from core.generation.run import OWNER, GenerateProgress, GenerateSpec, GenerateSummary, generate
@@ -46,8 +47,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default="embedded",
-        help="'embedded' (default), a Hugging Face id or a local path; openai: the served name "
-        "('' or embedded: the server's only model)",
+        help=f"{MODEL_HELP}; openai: the served name ('' or embedded: the server's only model)",
     )
     p.add_argument("--base-url", help="openai: the server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--api-key", help="openai: the API key (default: $OPENAI_API_KEY)")
@@ -127,6 +127,8 @@ def load(args: argparse.Namespace, concurrency: int, err: TextIO) -> LLMBackend:
             "api_key": args.api_key,
             "concurrency": max(16, 4 * concurrency),
         }
+    if args.backend != "openai":
+        prepare(args.model, err)
     err.write(f"loading {args.backend} model {args.model!r} ...\n")
     try:
         backend = load_backend(args.backend, args.model, **options)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from cli.common import BACKEND_HELP, UsageError, open_store
+from cli.common import BACKEND_HELP, MODEL_HELP, UsageError, open_store
+from cli.models import prepare
 from core.atomic import write_atomic
 from core.backends import BACKENDS
 from core.config import ConfigError, SearchConfig
@@ -124,6 +125,8 @@ def run_search(args: SearchArgs, out: TextIO = sys.stdout, err: TextIO = sys.std
     from core.backends import load_backend  # imported here: loading torch is slow
 
     try:
+        if args.backend != "openai":
+            prepare(args.model, err)
         err.write(f"loading {args.backend} model {args.model!r} ...\n")
         adapter = args.adapter or (tree.model.get("adapter") if tree is not None else None)
         backend = load_backend(args.backend, args.model, **({"adapter": adapter} if adapter else {}))
@@ -212,9 +215,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem-text", help="a custom problem, as text")
     p.add_argument("--tests", default="", help="assert lines for a custom problem (visible tests)")
     p.add_argument("--backend", choices=BACKENDS, default="transformers", help=BACKEND_HELP)
-    p.add_argument(
-        "--model", default="embedded", help="'embedded' (default), a Hugging Face id or a local path"
-    )
+    p.add_argument("--model", default="embedded", help=MODEL_HELP)
     p.add_argument(
         "--adapter", help="a registered LoRA adapter (name or folder) on top of --model, as policy and critic"
     )

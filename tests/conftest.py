@@ -10,6 +10,10 @@ from core.problems.problem import Problem
 from core.search.mcts import Search
 from tests.scripted import ScriptedBackend
 
+# Tests of mechanics run the tiny catalogue model (fast, any CPU); tests that need a model that can
+# code name the default (`core.backends.catalogue.DEFAULT_KEY`) and are marked slow.
+TINY = "smollm2-135m"
+
 
 def pytest_configure(config) -> None:
     """No test writes to the user's studio database, exports or adapters: point the data dir at a temp folder.
@@ -44,7 +48,7 @@ def make_search(problem):
 
 @pytest.fixture(scope="session")
 def vllm_server(tmp_path_factory):
-    """A real vLLM OpenAI-compatible server on 127.0.0.1 serving the embedded model (~90 s to start).
+    """A real vLLM OpenAI-compatible server on 127.0.0.1 serving the tiny embedded model (~90 s to start).
 
     Needs ``.venv-vllm`` (``make vllm-env``; ``make test`` builds it). Without it the test is skipped,
     except under CI, where that is a failure.
@@ -59,7 +63,7 @@ def vllm_server(tmp_path_factory):
             pytest.fail(message)
         pytest.skip(message)
     log = tmp_path_factory.mktemp("vllm") / "server.log"
-    server = VLLMServer(python, embedded_model_dir(), log_path=log)
+    server = VLLMServer(python, embedded_model_dir(TINY), served_name=TINY, log_path=log)
     server.start()
     yield server
     server.stop()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.backends.catalogue import key_of
 from core.store.filters import Facets, RunFilter, facets, find_runs
 from core.store.runs import RunRow
 from ui.context import ANONYMOUS, StudioContext
@@ -139,9 +140,10 @@ def adapter_name(ctx: StudioContext, value: str | None) -> str | None:
 
 
 def base_model(ctx: StudioContext, value: str | None) -> str:
-    """``value`` if the operator allows it as a base model ("" is the embedded model)."""
+    """``value`` if the operator allows it as a base model ("" is the studio's own; a catalogue name its key)."""
     allowed = ctx.base_models()
-    value = (value or "").strip() or allowed[0]
+    value = (value or "").strip()
+    value = key_of(value) or value if value else allowed[0]
     if value not in allowed:
         raise gr.Error(
             f"base model {_quoted(value)} is not one this studio allows ({', '.join(allowed)}); "

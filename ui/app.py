@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.backends.catalogue import EMBEDDED_MODEL
 from core.execution.modes import SandboxMode, SandboxUnavailable, mode_summary, sandbox_mode
 from core.store.runs import Store
 from ui.compare_tab import create_compare_tab
@@ -43,6 +44,7 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
             "in Curate: <kbd>a</kbd> accept, <kbd>r</kbd> reject, <kbd>s</kbd> skip, <kbd>←</kbd>/<kbd>→</kbd> move",
             elem_id="studio-title",
         )
+        gr.Markdown(ctx.model_label(), elem_id="studio-model")
         banner = sandbox_banner()
         if banner:
             gr.Markdown(banner, elem_id="sandbox-banner")
@@ -117,7 +119,7 @@ def launch_studio(
     port: int = 7860,
     share: bool = False,
     auth: str | None = None,
-    model: str = "embedded",
+    model: str = EMBEDDED_MODEL,
     backend: str = "transformers",
     backend_options: dict | None = None,
     operators: tuple[str, ...] = (),

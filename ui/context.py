@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.backends.adapters import list_adapters
-from core.backends.embedded import EMBEDDED_MODEL, is_embedded
+from core.backends.catalogue import EMBEDDED_MODEL, choices, key_of, resolve
 from core.curation.accepted import list_exports
 from core.paths import data_dir
 from core.store.runs import Store
@@ -24,7 +24,7 @@ OWNERS_FILE = "owners.json"  # beside the database: who started each training jo
 @dataclass
 class StudioContext:
     backend: str = "transformers"
-    model: str = "embedded"
+    model: str = EMBEDDED_MODEL
     backends: BackendPool = field(default_factory=BackendPool)
     runs: RunRegistry = field(default_factory=RunRegistry)
     store: Store | None = None  # None: nothing is saved (some tests); the launched studio always has one
@@ -32,7 +32,7 @@ class StudioContext:
     operators: frozenset[str] = frozenset()  # logins that see and steer every user's work
     allowed_models: tuple[
         str, ...
-    ] = ()  # base models the Train tab may fine-tune besides embedded and ``model``
+    ] = ()  # base models the Train tab may fine-tune besides the catalogue's and ``model``
     jobs: FinetuneJobs | None = None  # None: the jobs under data_root()/jobs
     owners: OwnerBook | None = None  # None: a book in data_root() (in memory without a store)
     evals: LiveEvals = field(default_factory=LiveEvals)
@@ -63,9 +63,18 @@ class StudioContext:
         return [a.name for a in list_adapters(self.data_root() / "adapters")]
 
     def base_models(self) -> list[str]:
-        """The base models Train may fine-tune: the embedded model, the studio's own, the operator's list."""
-        own = EMBEDDED_MODEL if is_embedded(self.model) else self.model
-        return list(dict.fromkeys([EMBEDDED_MODEL, own, *self.allowed_models]))
+        """The base models Train may fine-tune: the studio's own, the catalogue's, the operator's list."""
+        catalogue = [key for _, key in choices()]
+        named = [key_of(m) or m for m in (self.model, *self.allowed_models)]
+        return list(dict.fromkeys([named[0], *catalogue, *named[1:]]))
+
+    def model_label(self) -> str:
+        """Which model the studio runs, for the header: the embedded model's own name and key, or as given."""
+        entry = resolve(self.model) if self.backend != "openai" else None
+        name = (
+            f"{entry.name} (embedded: `{entry.key}`)" if entry else f"`{self.model or 'the server default'}`"
+        )
+        return f"**Model:** {name} · backend {self.backend}"
 
     def adapter_choices(self) -> list[tuple[str, str]]:
         """The policy choices of the Search and Evaluate tabs: the base model, then every registered adapter."""

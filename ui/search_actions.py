@@ -230,6 +230,18 @@ def backend(ctx: StudioContext, adapter: str | None = None):
         raise gr.Error(str(exc).strip("'\"")) from None
 
 
+def load_live(ctx: StudioContext, adapter: str | None = None) -> Iterator[str]:
+    """Load the studio's model (and adapter) if it is not loaded yet, yielding what the load is doing.
+
+    The first load of an embedded model includes its one-time conversion (a minute or more), which
+    the status line shows with its progress instead of the page standing still.
+    """
+    adapter = adapter_name(ctx, adapter)
+    if ctx.backends.is_loaded(ctx.backend, ctx.model, adapter):
+        return
+    yield from live(lambda: backend(ctx, adapter), lambda: ctx.backends.preparing or "loading the model ...")
+
+
 def save(ctx: StudioContext, run: Run) -> None:
     """Autosave after an action; a failed save warns (the run stays in memory) instead of failing it."""
     try:

@@ -184,7 +184,6 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     view = [run_id, tree, status, best, code, timeline, replay, download]
     knobs = [preset_box, iterations, k, c, temperature, seed, advanced, adapter]
     panel = [picker, text, preset_box, iterations, k, c, temperature, seed, advanced]
-    skip_view = tuple(gr.skip() for _ in view)
 
     def attached(run):
         """A run's view and the left panel set to the run, so the next New search or Run uses its settings."""
@@ -202,22 +201,34 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
 
     def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+        for line in act.load_live(ctx, adapter_):
+            yield status_only(line, len(view) + len(panel) + 1)
         run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
-        return (*attached(run), run.id)
+        yield (*attached(run), run.id)
 
     def followed(run, n):
         """After an iteration: the view, the saved id and the inspector on the selected node as it is now."""
         return (*act.render(run, _node_or_none(n)), run.id, inspect(ctx, run.id, n, run.owner))
 
+    def status_only(line, width):
+        """Only the status line changes; every other of the ``width`` outputs keeps what it shows."""
+        status_at = view.index(status)
+        return (
+            *(gr.skip() for _ in range(status_at)),
+            line,
+            *(gr.skip() for _ in range(width - status_at - 1)),
+        )
+
     def progress(line):
         """Mid-iteration: only the status line changes (the tree is being written in another thread)."""
-        status_at = view.index(status)
-        return (*skip_view[:status_at], line, *skip_view[status_at + 1 :], gr.skip(), gr.skip())
+        return status_only(line, len(view) + 2)
 
     def on_step(rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
         run = act.find_run(ctx, rid, owner_of(request))
         if run is None:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+            for line in act.load_live(ctx, adapter_):
+                yield progress(line)
             run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
         for line in act.step_live(run):
             yield progress(line)
@@ -229,6 +240,8 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         fresh = run is None or not run.search.can_continue()
         if fresh:
             config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+            for line in act.load_live(ctx, adapter_):
+                yield progress(line)
             run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
             n = None
         yield followed(run, n)

@@ -38,7 +38,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
         help="a base model the Train tab may fine-tune, besides the embedded model and --model "
         "(a local folder or a Hugging Face id; repeatable). Clients pick from this list, never a path",
     )
-    p.add_argument("--model", default="embedded", help="policy model for the studio")
+    p.add_argument(
+        "--model",
+        default="embedded",
+        help="the studio's policy model: embedded (the default, = qwen2.5-coder-0.5b), qwen2.5-coder-1.5b, "
+        "smollm2-135m, a Hugging Face id or a local folder",
+    )
     p.add_argument(
         "--backend",
         choices=BACKENDS,

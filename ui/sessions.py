@@ -45,6 +45,9 @@ class BackendPool:
         self._options = dict(options or {})
         self._lock = threading.Lock()
         self._backends: dict[tuple[str, str, str | None], LLMBackend] = {}
+        self.preparing = (
+            ""  # what a load in flight is doing (the one-time conversion's progress), for status lines
+        )
 
     def get(self, kind: str, model: str, adapter: str | None = None) -> LLMBackend:
         with self._lock:
@@ -53,9 +56,34 @@ class BackendPool:
                 loader = self._loader
                 if loader is None:
                     from core.backends import load_backend as loader
+
+                    if kind != "openai":  # an embedded model is built once, with progress, before it loads
+                        self._prepare(model)
                 extra = {**self._options, **({"adapter": adapter} if adapter else {})}
-                self._backends[key] = loader(kind, model, **extra)
+                self.preparing = f"loading the model {model}{' + ' + adapter if adapter else ''} ..."
+                try:
+                    self._backends[key] = loader(kind, model, **extra)
+                finally:
+                    self.preparing = ""
             return self._backends[key]
+
+    def is_loaded(self, kind: str, model: str, adapter: str | None = None) -> bool:
+        with self._lock:
+            return (kind, model, adapter or None) in self._backends
+
+    def _prepare(self, model: str) -> None:
+        from core.backends.embedded import embedded_model_dir, is_converted, is_embedded
+
+        if not is_embedded(model) or is_converted(model):
+            return
+
+        def heard(fraction: float, text: str) -> None:
+            self.preparing = f"preparing the model, one time ({fraction:.0%}): {text}"
+
+        try:
+            embedded_model_dir(model, progress=heard)
+        finally:
+            self.preparing = ""
 
     def loaded(self) -> list[tuple[str, str, str | None]]:
         """(kind, model, adapter) of every loaded backend."""

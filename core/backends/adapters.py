@@ -8,7 +8,7 @@ the full training config and the job, so any adapter can be traced and reproduce
 Example::
 
     [info] = list_adapters()              # newest first
-    info.base_model, info.records         # ('embedded', 16)
+    info.base_model, info.records         # ('qwen2.5-coder-0.5b', 16)
     get_adapter(info.name).path           # <data dir>/adapters/<name>
     get_adapter("nope")                   # UnknownAdapter: no adapter 'nope' in ...
 """
@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic import write_atomic
-from core.backends.embedded import EMBEDDED_MODEL, is_embedded
+from core.backends.catalogue import EMBEDDED_MODEL, TINY_KEY, key_of
 from core.paths import data_dir
 
 META_FILE = "studio_adapter.json"
 PEFT_FILE = "adapter_config.json"
+# Adapters saved before the model catalogue recorded "embedded", which then meant SmolLM2-135M.
+LEGACY_EMBEDDED = EMBEDDED_MODEL
 NAME = re.compile(r"^[A-Za-z0-9][\w.\-]{0,99}$")
 
 
@@ -39,7 +41,7 @@ class UnknownAdapter(KeyError):
 class AdapterInfo:
     name: str
     path: Path
-    base_model: str  # "embedded", a Hugging Face id or a local path
+    base_model: str  # a catalogue key ("qwen2.5-coder-0.5b"), a Hugging Face id or a local path
     dataset: str  # the JSONL file trained on
     dataset_hash: str  # sha256 of that file's bytes
     records: int
@@ -59,7 +61,10 @@ class AdapterInfo:
     def from_folder(cls, folder: Path) -> AdapterInfo:
         raw = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         known = {f for f in cls.__dataclass_fields__ if f != "path"}
-        return cls(path=folder, **{k: v for k, v in raw.items() if k in known})
+        values = {k: v for k, v in raw.items() if k in known}
+        if values.get("base_model") == LEGACY_EMBEDDED:
+            values["base_model"] = TINY_KEY  # written before the catalogue, when "embedded" was SmolLM2
+        return cls(path=folder, **values)
 
 
 def adapters_dir() -> Path:
@@ -68,8 +73,8 @@ def adapters_dir() -> Path:
 
 
 def canonical_base(model: str | None) -> str:
-    """The name an adapter records for its base: ``"embedded"`` for every spelling of the embedded model."""
-    return EMBEDDED_MODEL if is_embedded(model) else str(model).strip()
+    """The name an adapter records for its base: the catalogue key for every spelling of an embedded model."""
+    return key_of(model) or str(model).strip()
 
 
 def same_base(a: str | None, b: str | None) -> bool:

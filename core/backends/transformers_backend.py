@@ -1,4 +1,4 @@
-"""In-process Hugging Face transformers backend; the embedded SmolLM2 model is its default.
+"""In-process Hugging Face transformers backend; the default embedded model (Qwen2.5-Coder-0.5B) is its default.
 
 Requests with the same sampling settings share one ``generate`` call, each contributing
 ``n`` rows. The tokens all rows of a call share (the whole prompt for the n samples of one
@@ -11,7 +11,7 @@ Example::
     backend = TransformersBackend()                        # embedded model, CPU or CUDA
     [res] = backend.generate([GenerationRequest((ChatMessage("user", "Hi"),), n=3, temperature=0.7)])
     tuned = TransformersBackend("embedded", adapter="v1-lora")   # a registered LoRA adapter on top
-    tuned.model_id                                         # 'embedded:SmolLM2-135M-Instruct+lora:v1-lora'
+    tuned.model_id                                         # 'embedded:Qwen2.5-Coder-0.5B-Instruct+lora:v1-lora'
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from core.backends.adapters import UnknownAdapter, get_adapter, same_base
-from core.backends.embedded import EMBEDDED_MODEL
+from core.backends.embedded import EMBEDDED_MODEL, Progress
 from core.backends.sources import resolve_source
 from core.llm import (
     BackendError,
@@ -48,6 +48,7 @@ from core.llm import (
     covering_logprobs,
     first_line,
 )
+from core.machine import native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,12 @@ class TransformersBackend:
         dtype: str | None = None,
         cache_dir: Path | str | None = None,
         adapter: str | None = None,
+        progress: Progress | None = None,
     ) -> None:
-        source, self.model_id = resolve_source(model, Path(cache_dir) if cache_dir else None)
+        """``progress(fraction, text)`` hears the one-time preparation of an embedded model, if it runs."""
+        info = _find_adapter(adapter, model) if adapter else None  # before a long conversion, not after
+        source, self.model_id = resolve_source(model, Path(cache_dir) if cache_dir else None, progress)
         self.adapter: str | None = None  # the registry name of the LoRA adapter on top, if any
-        info = _find_adapter(adapter, model) if adapter else None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = _resolve_dtype(dtype, self.device)
         # Set to False to encode every row's prompt separately (used to check and measure the reuse).
@@ -342,21 +345,7 @@ def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if _cpu_has_native_bf16() else torch.float32
+        return torch.bfloat16 if native_bf16() else torch.float32
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or 'auto', got {dtype!r}")
     return _DTYPES[dtype]
-
-
-def _cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX).
-
-    Measured on a 2-core AVX512-BF16 machine with the embedded model: a decode step takes
-    39 ms in bf16 against 60 ms in fp32 for one row, and 42 ms against 110 ms for three
-    rows, so batched expansion pays off. Without native support bf16 is emulated and slow.
-    """
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags

@@ -13,7 +13,7 @@ Engine options (``tensor_parallel_size``, ``max_model_len``, ``gpu_memory_utiliz
 
 Example::
 
-    backend = VLLMBackend("embedded")                                # the cached SmolLM2 safetensors
+    backend = VLLMBackend("embedded")                                # the default embedded model's safetensors
     backend = VLLMBackend("Qwen/Qwen2.5-7B-Instruct", tensor_parallel_size=2)
     backend.prefix_cache                                             # {'prompt_tokens': ..., 'cached_tokens': ...}
 """

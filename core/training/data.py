@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from core.backends.adapters import canonical_base
-from core.backends.embedded import EMBEDDED_NAME, embedded_model_dir, find_gguf, is_embedded
+from core.backends.catalogue import resolve
+from core.backends.embedded import embedded_model_dir, find_parts
 from core.curation.card import FILES
 from core.llm import ModelNotAvailable
 
@@ -96,12 +97,12 @@ def _check_messages(record: Any, where: str) -> list[dict[str, str]]:
 
 def check_base_model(model: str) -> str:
     """The canonical base model name, if its weights can be found without loading them."""
-    if is_embedded(model):
-        if not (embedded_model_dir(build=False) / "config.json").is_file():
+    if (entry := resolve(model)) is not None:
+        if not (embedded_model_dir(entry.key, build=False) / "config.json").is_file():
             try:
-                find_gguf()
+                find_parts(entry)
             except ModelNotAvailable as exc:
-                raise FinetuneError(f"base model {EMBEDDED_NAME}: {exc}") from None
+                raise FinetuneError(f"base model {entry.name}: {exc}") from None
         return canonical_base(model)
     local = Path(model).expanduser()
     if local.exists() or model.startswith(("/", ".", "~")) or model.count("/") > 1:

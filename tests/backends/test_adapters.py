@@ -21,7 +21,7 @@ from core.llm import ModelNotAvailable
 from ui.sessions import BackendPool
 
 
-def register(root: Path, name: str, created_at: float, base: str = "embedded") -> AdapterInfo:
+def register(root: Path, name: str, created_at: float, base: str = "qwen2.5-coder-0.5b") -> AdapterInfo:
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
@@ -80,10 +80,21 @@ def test_default_folder_is_in_the_data_dir(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_same_base() -> None:
-    assert same_base("embedded", "embedded:SmolLM2-135M-Instruct")
+    assert same_base("embedded", "qwen2.5-coder-0.5b") and same_base(
+        "", "embedded:Qwen2.5-Coder-0.5B-Instruct"
+    )
+    assert same_base("smollm2-135m", "embedded:SmolLM2-135M-Instruct")
     assert same_base("", None)
     assert same_base("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct")
     assert not same_base("embedded", "Qwen/Qwen2.5-0.5B-Instruct")
+    assert not same_base("embedded", "smollm2-135m")
+
+
+def test_an_adapter_saved_before_the_catalogue_is_read_as_smollm2(tmp_path: Path) -> None:
+    """ "embedded" in an old adapter's file meant SmolLM2-135M: it must not pass as the new default's."""
+    register(tmp_path, "old", 1.0, base="embedded")
+    assert get_adapter("old", tmp_path).base_model == "smollm2-135m"
+    assert not same_base(get_adapter("old", tmp_path).base_model, "embedded")
 
 
 def test_backend_refuses_unknown_adapter_and_a_different_base(
@@ -94,11 +105,12 @@ def test_backend_refuses_unknown_adapter_and_a_different_base(
     monkeypatch.setenv("SRA_STUDIO_DATA", str(tmp_path))
     register(tmp_path / "adapters", "qwen-lora", 1.0, base="Qwen/Qwen2.5-0.5B-Instruct")
     with pytest.raises(ModelNotAvailable, match="no adapter 'nope'"):
-        load_backend("transformers", "embedded", adapter="nope")
+        load_backend("transformers", "smollm2-135m", adapter="nope")
     with pytest.raises(
-        ModelNotAvailable, match="'qwen-lora' was trained on 'Qwen/Qwen2.5-0.5B-Instruct', not on 'embedded'"
+        ModelNotAvailable,
+        match="'qwen-lora' was trained on 'Qwen/Qwen2.5-0.5B-Instruct', not on 'smollm2-135m'",
     ):
-        load_backend("transformers", "embedded", adapter="qwen-lora")
+        load_backend("transformers", "smollm2-135m", adapter="qwen-lora")
 
 
 def test_pool_keys_by_adapter_and_keeps_two_argument_loaders_working() -> None:

@@ -1,6 +1,6 @@
 """One contract for every backend: transformers, vLLM in-process, and an OpenAI-compatible server.
 
-Each case runs against the real embedded model. The vLLM kinds need the vLLM environment
+Each case runs against the real tiny embedded model (SmolLM2-135M). The vLLM kinds need the vLLM environment
 (``make vllm-env``): the in-process case runs inside ``.venv-vllm`` (``make test`` runs this
 file there with ``SRA_CONTRACT_KINDS=vllm``), and the HTTP case talks to a real
 ``vllm.entrypoints.openai.api_server`` on 127.0.0.1 that the ``vllm_server`` fixture starts.
@@ -16,6 +16,7 @@ import pytest
 
 from core.backends import load_backend
 from core.llm import BackendError, BackendUnavailable, ChatMessage, GenerationRequest, ModelNotAvailable
+from tests.conftest import TINY
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +37,10 @@ TIE = 1e-4  # greedy picks one of the likeliest tokens; equal logprobs may be li
 def backend(request):
     kind = request.param
     if kind == "transformers":
-        yield load_backend("transformers", "embedded")
+        yield load_backend("transformers", TINY)
     elif kind == "vllm":
         require_vllm_inprocess()
-        backend = load_backend("vllm", "embedded", max_model_len=2048)
+        backend = load_backend("vllm", TINY, max_model_len=2048)
         yield backend
         backend.close()
     else:
@@ -229,7 +230,7 @@ def test_an_unknown_model_is_model_not_available(kind, request):
             load_backend("transformers", "/no/such-model")
     else:
         server = request.getfixturevalue("vllm_server")
-        with pytest.raises(ModelNotAvailable, match="no-such-model.*smollm2"):
+        with pytest.raises(ModelNotAvailable, match="no-such-model.*smollm2-135m"):
             load_backend("openai", "no-such-model", base_url=server.base_url)
 
 

@@ -1,4 +1,4 @@
-"""The transformers backend on the real embedded model (SmolLM2-135M, CPU): run with ``pytest -m slow``.
+"""The transformers backend on the real tiny embedded model (SmolLM2-135M, CPU): run with ``pytest -m slow``.
 
 The model loads once per module (the first run ever also builds the safetensors cache, ~20 s).
 Completions are kept short so the whole file runs in about a minute on two cores.
@@ -12,6 +12,7 @@ import pytest
 
 from core.backends import load_backend
 from core.llm import ChatMessage, GenerationRequest, LLMBackend, ModelNotAvailable
+from tests.conftest import TINY
 
 slow = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def ask(text: str, **options) -> GenerationRequest:
 def backend():
     from core.backends.transformers_backend import TransformersBackend
 
-    return TransformersBackend()
+    return TransformersBackend(TINY)
 
 
 @slow

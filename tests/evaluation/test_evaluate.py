@@ -321,7 +321,17 @@ def test_cli_adapter_flags_the_problems_it_was_trained_on(tmp_path, monkeypatch)
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text('{"peft_type": "LORA"}')
     info = AdapterInfo(
-        "v1-lora", folder, "embedded", "sft.jsonl", "ab" * 32, 2, ["HumanEval/2"], {}, 0.0, None, "finished"
+        "v1-lora",
+        folder,
+        "qwen2.5-coder-0.5b",
+        "sft.jsonl",
+        "ab" * 32,
+        2,
+        ["HumanEval/2"],
+        {},
+        0.0,
+        None,
+        "finished",
     )
     write_meta(folder, info)
     loaded = []
@@ -344,5 +354,5 @@ def test_cli_adapter_flags_the_problems_it_was_trained_on(tmp_path, monkeypatch)
     assert re.search(r"pass@1\s+66\.7%\s+50\.0%", out.getvalue()) and "[in training data]" in out.getvalue()
     [row] = EvalTables(Store(tmp_path / "studio.db")).evals()
     assert row.adapter == "v1-lora" and row.spec["adapter"] == "v1-lora"
-    with pytest.raises(evaluate_cli.UsageError, match="trained on 'embedded'"):
+    with pytest.raises(evaluate_cli.UsageError, match="trained on 'qwen2.5-coder-0.5b'"):
         evaluate_cli.run_evaluate(evaluate_cli.EvalArgs(problems="0", adapter="v1-lora", model="gpt2"))

@@ -1,4 +1,4 @@
-"""The engine and the CLI on the real embedded model (slow: CI runs these too)."""
+"""The engine and the CLI on the real tiny embedded model, SmolLM2-135M (slow: CI runs these too)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from core.problems.problem import get_problem
 from core.search.mcts import Search
 from core.tree.events import EventKind
 from core.tree.nodes import Tree
+from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.slow
 def embedded():
     from core.backends import load_backend
 
-    return load_backend("transformers", "embedded")
+    return load_backend("transformers", TINY)
 
 
 @pytest.mark.parametrize("dtype", ["auto", "float32"])
@@ -38,7 +39,7 @@ def test_two_iterations_on_the_embedded_model(embedded, dtype):
     else:
         from core.backends import load_backend
 
-        model = load_backend("transformers", "embedded", dtype=dtype)
+        model = load_backend("transformers", TINY, dtype=dtype)
         assert str(model.model.dtype) == f"torch.{dtype}"
     backend = CountingBackend(model)
     search = Search.start(get_problem("HumanEval/0"), SearchConfig(seed=0, max_iterations=2), backend)
@@ -72,6 +73,8 @@ def test_cli_search_acceptance_run(tmp_path):
             sys.executable,
             "launch.py",
             "search",
+            "--model",
+            TINY,
             "--problem",
             "HumanEval/0",
             "--iterations",
@@ -112,6 +115,8 @@ def test_cli_exec_weight_records_verdicts_and_reward_on_terminal_nodes(tmp_path)
             sys.executable,
             "launch.py",
             "search",
+            "--model",
+            TINY,
             "--problem",
             "HumanEval/2",
             "--iterations",

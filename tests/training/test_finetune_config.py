@@ -136,8 +136,9 @@ def test_missing_dataset_and_folder_without_sft(tmp_path: Path) -> None:
 
 
 def test_base_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert check_base_model("embedded") == "embedded"
-    assert check_base_model("embedded:SmolLM2-135M-Instruct") == "embedded"
+    assert check_base_model("embedded") == "qwen2.5-coder-0.5b"
+    assert check_base_model("embedded:SmolLM2-135M-Instruct") == "smollm2-135m"
+    assert check_base_model("SmolLM2-135M-Instruct") == "smollm2-135m"
     with pytest.raises(FinetuneError, match="unknown base model.*no model folder"):
         check_base_model(str(tmp_path / "missing"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -149,7 +150,7 @@ def test_preview_shows_resolved_config_and_trainer_arguments(export: Path) -> No
     cfg = preset("CPU quick", dataset=str(export), batch_size=2, grad_accum=2, epochs=2.0)
     view = json.loads(preview(cfg))
     assert view["config"] == cfg.to_dict()
-    assert view["device"] == "cpu" and view["base_model"] == "embedded"
+    assert view["device"] == "cpu" and view["base_model"] == "qwen2.5-coder-0.5b"
     assert view["dataset"]["records"] == 5 and view["dataset"]["sha256"] == read_dataset(str(export)).sha256
     assert view["estimated_steps"] == 4  # ceil(ceil(5/2)/2) = 2 per epoch, 2 epochs
     assert view["trl.SFTConfig"] == sft_arguments(cfg, "cpu", "<job folder>/trainer")

@@ -1,4 +1,4 @@
-"""Real fine-tuning on the embedded model (slow), and the job runner's handling of dead workers (fast).
+"""Real fine-tuning on the tiny embedded model (slow), and the job runner's handling of dead workers (fast).
 
 The slow tests run TRL's SFTTrainer with peft in the real worker subprocess on two CPU cores:
 a full run, a stop mid-run, a SIGKILLed worker, a base model that does not load, and the CLI.
@@ -24,6 +24,7 @@ from core.curation.formats import response_text
 from core.training.config import preset
 from core.training.job_files import read_json, read_progress, write_json
 from core.training.jobs import FinetuneJobs, UnknownJob
+from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 slow = pytest.mark.slow
@@ -76,7 +77,9 @@ def test_cpu_finetune_logs_every_step_registers_and_changes_outputs(data: Path, 
     export = write_export(data / "exports" / "toy", 16)
     jobs = FinetuneJobs()
     start = time.monotonic()
-    job_id = jobs.start(preset("CPU quick", dataset=str(export), max_length=256, adapter_name="toy-lora"))
+    job_id = jobs.start(
+        preset("CPU quick", dataset=str(export), base_model=TINY, max_length=256, adapter_name="toy-lora")
+    )
     st = jobs.wait(job_id, 600)
     wall = time.monotonic() - start
     record_property("train_wall_s", round(wall, 1))
@@ -92,7 +95,7 @@ def test_cpu_finetune_logs_every_step_registers_and_changes_outputs(data: Path, 
 
     info = get_adapter("toy-lora")
     assert info.path == data / "adapters" / "toy-lora" and (info.path / "adapter_model.safetensors").is_file()
-    assert info.base_model == "embedded" and info.records == 16 and info.state == "finished"
+    assert info.base_model == TINY and info.records == 16 and info.state == "finished"
     assert info.dataset_hash == hashlib.sha256((export / "sft.jsonl").read_bytes()).hexdigest()
     assert info.problems == sorted(f"custom/add_{i}" for i in range(16)) and info.job_id == job_id
     assert info.config["learning_rate"] == 1e-3 and info.extra["steps"] == 4
@@ -105,8 +108,8 @@ def test_cpu_finetune_logs_every_step_registers_and_changes_outputs(data: Path, 
         'def triple(x: int) -> int:\n    """Return x times 3."""\n',
     ]
     requests = [GenerationRequest((ChatMessage("user", p),), max_tokens=16) for p in prompts]
-    base = load_backend("transformers", "embedded")
-    tuned = load_backend("transformers", "embedded", adapter="toy-lora")
+    base = load_backend("transformers", TINY)
+    tuned = load_backend("transformers", TINY, adapter="toy-lora")
     assert tuned.adapter == "toy-lora" and base.adapter is None
     assert tuned.model_id == "embedded:SmolLM2-135M-Instruct+lora:toy-lora"
     before = [r.completions[0].text for r in base.generate(requests)]
@@ -123,7 +126,9 @@ def test_stop_mid_run_keeps_a_loadable_adapter(data: Path) -> None:
 
     export = write_export(data / "exports" / "toy", 16)
     jobs = FinetuneJobs()
-    cfg = preset("CPU quick", dataset=str(export), max_length=128, batch_size=1, adapter_name="half")
+    cfg = preset(
+        "CPU quick", dataset=str(export), base_model=TINY, max_length=128, batch_size=1, adapter_name="half"
+    )
     job_id = jobs.start(cfg)
     st = wait_for(jobs, job_id, lambda s: s.step >= 1)
     assert st.state == "running", explain(st)
@@ -134,7 +139,7 @@ def test_stop_mid_run_keeps_a_loadable_adapter(data: Path) -> None:
     assert 1 <= st.step < 16 and st.max_steps == 16 and st.adapter == "half"
     info = get_adapter("half")
     assert info.state == "stopped" and info.extra["steps"] == st.step
-    assert load_backend("transformers", "embedded", adapter="half").model_id.endswith("+lora:half")
+    assert load_backend("transformers", TINY, adapter="half").model_id.endswith("+lora:half")
 
 
 @slow
@@ -142,7 +147,7 @@ def test_a_job_outlives_its_starter_and_a_killed_worker_shows_failed(data: Path)
     export = write_export(data / "exports" / "toy", 4)
     start = (
         "from core.training.config import preset; from core.training.jobs import FinetuneJobs; "
-        f"print(FinetuneJobs().start(preset('CPU quick', dataset={str(export)!r}, max_length=128)))"
+        f"print(FinetuneJobs().start(preset('CPU quick', dataset={str(export)!r}, base_model={TINY!r}, max_length=128)))"
     )
     starter = subprocess.run(
         [sys.executable, "-c", start], capture_output=True, text=True, cwd=ROOT, timeout=300, check=True

@@ -146,7 +146,9 @@ def test_the_allowed_base_models_still_work(studio, c):
     for base in ("embedded", "", str(allowed)):
         config = json.loads(c.predict(*form("demo", base), api_name="/finetune_preview"))
         assert config["dataset"]["records"] == 4
-        assert config["config"]["base_model"] == (base or "embedded")
+        assert config["config"]["base_model"] == (
+            str(allowed) if base == str(allowed) else "qwen2.5-coder-0.5b"
+        )
 
 
 def test_search_and_evaluate_take_an_adapter_only_from_the_registry(studio, c):
@@ -189,7 +191,8 @@ def test_file_inputs_take_uploads_only_never_a_server_path(studio, endpoint):
 
 
 def test_the_lists_a_client_picks_from(tmp_path):
-    """Exports holding an SFT file, registered adapters, and the allowed base models (embedded first)."""
+    """Exports holding an SFT file, registered adapters, and the allowed base models (the studio's own first,
+    then the catalogue's, then the operator's)."""
     write_sft_export(tmp_path / "exports" / "v1", records=1)
     (tmp_path / "exports" / "no-sft").mkdir()
     ctx = StudioContext(
@@ -197,4 +200,6 @@ def test_the_lists_a_client_picks_from(tmp_path):
     )
     assert ctx.export_names() == ["v1"]
     assert ctx.adapter_names() == []
-    assert ctx.base_models() == ["embedded", "org/own", "/m"]
+    catalogue = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"]
+    assert ctx.base_models() == ["org/own", *catalogue, "/m"]
+    assert StudioContext(model="embedded").base_models() == catalogue

@@ -152,3 +152,36 @@ def test_an_error_the_model_cannot_get_past_is_not_called_a_pause(ctx):
         act.step(run)
     assert "cannot run this iteration: prompt too long" in str(caught.value)
     assert "resume" not in str(caught.value)
+
+
+def test_the_first_search_shows_the_one_time_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The studio's own loader prepares an embedded model first, and the status line shows its progress."""
+    import threading
+
+    import core.backends
+    from core.backends import embedded
+
+    reported = threading.Event()
+
+    def build(model=None, cache_dir=None, *, build=True, progress=None):
+        progress(0.5, "converting Qwen2.5-Coder-0.5B-Instruct to safetensors, one time: 30 s of about 60 s")
+        reported.wait(10)  # held until the status line has shown it
+        return Path("/nowhere")
+
+    monkeypatch.setattr(embedded, "is_converted", lambda model=None, cache_dir=None: False)
+    monkeypatch.setattr(embedded, "embedded_model_dir", build)
+    monkeypatch.setattr(core.backends, "load_backend", lambda kind, model, **options: ScriptedBackend())
+    ctx = StudioContext(backends=BackendPool())
+    lines = []
+    for line in act.load_live(ctx):
+        lines.append(line)
+        reported.set()
+    assert lines and lines[0].startswith("preparing the model, one time (50%): converting Qwen2.5-Coder")
+    assert ctx.backends.is_loaded("transformers", "embedded") and ctx.backends.preparing == ""
+    assert list(act.load_live(ctx)) == []  # loaded once: the next search says nothing of it
+
+
+def test_the_header_names_the_model() -> None:
+    assert "Qwen2.5-Coder-0.5B-Instruct (embedded: `qwen2.5-coder-0.5b`)" in StudioContext().model_label()
+    assert "SmolLM2-135M-Instruct" in StudioContext(model="smollm2-135m").model_label()
+    assert "`org/m`" in StudioContext(model="org/m").model_label()
