@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/search_overhead.py [--iterations 3] [--rounds 3]``
 
-Prints, measured in this one run on the embedded model:
+Prints, measured in this one run on the default embedded model:
 1. the share of search wall time spent outside backend calls (target: < 3%);
 2. the speed-up of one batched expansion (k samples in one call, k critic
    prompts in one call) over one call per child, through the engine's own

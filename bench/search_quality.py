@@ -39,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.backends import load_backend  # noqa: E402
+from core.backends.catalogue import key_of  # noqa: E402
 from core.backends.counting import CountingBackend  # noqa: E402
 from core.config import GROUNDED  # noqa: E402
 from core.evaluation.paired import mcnemar_exact  # noqa: E402
@@ -79,8 +80,9 @@ class Row:
 
 def settings_key(args: argparse.Namespace, dtype: str) -> str:
     """Results are reused only under the same settings and numerics (bf16 and fp32 sample differently)."""
+    model = key_of(args.model) or args.model  # "embedded" named SmolLM2 before the catalogue: never mix them
     blob = json.dumps(
-        {"model": args.model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
+        {"model": model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 

@@ -151,7 +151,7 @@ class LLMBackend(Protocol):
     """What the search needs from a model. Implementations live in ``core/backends/``."""
 
     name: str  # backend kind, e.g. "transformers"
-    model_id: str  # what was loaded, e.g. "embedded:SmolLM2-135M-Instruct"
+    model_id: str  # what was loaded, e.g. "embedded:Qwen2.5-Coder-0.5B-Instruct"
     # Backends may also carry ``adapter: str | None``, the name of a LoRA adapter on top of the model.
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:

@@ -68,6 +68,10 @@ class StudioContext:
         named = [key_of(m) or m for m in (self.model, *self.allowed_models)]
         return list(dict.fromkeys([named[0], *catalogue, *named[1:]]))
 
+    def base_model_choices(self) -> list[tuple[str, str]]:
+        """The base models as a dropdown shows them: a catalogue model by its key and its own name."""
+        return [(entry.label() if (entry := resolve(m)) else m, m) for m in self.base_models()]
+
     def model_label(self) -> str:
         """Which model the studio runs, for the header: the embedded model's own name and key, or as given."""
         entry = resolve(self.model) if self.backend != "openai" else None

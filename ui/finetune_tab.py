@@ -38,7 +38,7 @@ def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
                     elem_id="ft-dataset",
                 )
                 base_model = gr.Dropdown(
-                    ctx.base_models(),
+                    ctx.base_model_choices(),
                     value=ctx.base_models()[0],
                     label="Base model (the operator adds more with --allow-model)",
                     allow_custom_value=True,

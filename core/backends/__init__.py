@@ -8,7 +8,8 @@ Importing torch or vLLM costs seconds and memory, so ``import core.backends`` st
 
 Example::
 
-    backend = load_backend("transformers", "embedded")     # SmolLM2-135M-Instruct, CPU or CUDA
+    backend = load_backend("transformers", "embedded")     # Qwen2.5-Coder-0.5B-Instruct, CPU or CUDA
+    backend = load_backend("transformers", "smollm2-135m") # the tiny one (core/backends/catalogue.py)
     backend = load_backend("transformers", "Qwen/Qwen2.5-0.5B-Instruct", dtype="bfloat16")
     backend = load_backend("transformers", "embedded", adapter="v1-lora")   # a registered LoRA adapter
     backend = load_backend("vllm", "embedded", tensor_parallel_size=1)       # vllm.LLM in-process

@@ -47,7 +47,7 @@ class VLLMServer:
         model: Path | str,
         *,
         port: int | None = None,
-        served_name: str = "smollm2",
+        served_name: str = "embedded",
         args: tuple[str, ...] = (
             "--max-model-len",
             "2048",

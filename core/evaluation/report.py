@@ -2,7 +2,7 @@
 
 Example::
 
-    label(row)                       # 'embedded:SmolLM2-135M-Instruct + v1-lora · mcts · #12'
+    label(row)                       # 'embedded:Qwen2.5-Coder-0.5B-Instruct + v1-lora · mcts · #12'
     chart_points(EvalTables(store).evals())      # [{'label': ..., 'k': 1, 'all': 0.125, 'unseen': 0.1}, ...]
     problem_rows(EvalTables(store).eval_results(12))   # one row per problem, PROBLEM_COLUMNS
 """

@@ -1,6 +1,6 @@
 """The Train tab in a real Chromium: start a LoRA run, watch the loss curve grow, reload, stop.
 
-The training job is a real subprocess (TRL + peft on the embedded model, CPU). The studio runs
+The training job is a real subprocess (TRL + peft on the tiny embedded model, CPU). The studio runs
 in-process on a loopback port; its data dir is a temp folder that the worker inherits.
 """
 
@@ -11,6 +11,7 @@ import pytest
 from core.store.runs import Store
 from core.training.jobs import FinetuneJobs
 from tests.browser.conftest import serve_studio
+from tests.conftest import TINY
 from tests.finetune_data import write_sft_export
 from ui.context import StudioContext
 
@@ -24,7 +25,7 @@ LOSS_POINTS = """() => {
 def studio(tmp_path, monkeypatch):
     monkeypatch.setenv("SRA_STUDIO_DATA", str(tmp_path))
     write_sft_export(tmp_path / "exports" / "demo")
-    ctx = StudioContext(store=Store(tmp_path / "studio.db"))
+    ctx = StudioContext(model=TINY, store=Store(tmp_path / "studio.db"))
     with serve_studio(ctx) as url:
         yield url, tmp_path
 

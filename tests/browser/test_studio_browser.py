@@ -1,4 +1,4 @@
-"""The studio in a real Chromium, on the embedded model: pick, run, click, prune, step, reload.
+"""The studio in a real Chromium, on the tiny embedded model: pick, run, click, prune, step, reload.
 
 Started by the test in-process on a loopback port with the real transformers backend.
 Saves tests/artifacts/studio.png (git-ignored).
@@ -10,6 +10,7 @@ import pytest
 
 from core.tree.events import EventKind
 from tests.browser.conftest import serve_studio
+from tests.conftest import TINY
 from ui.context import StudioContext
 
 PLOT = "#tree-view .sra-tree-plot"
@@ -31,7 +32,7 @@ PRUNED_IDS = """(sel) => {
 
 @pytest.fixture(scope="module")
 def studio():
-    ctx = StudioContext()
+    ctx = StudioContext(model=TINY)
     with serve_studio(ctx) as url:
         yield url, ctx
 

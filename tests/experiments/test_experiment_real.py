@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 SPEC = {
     "name": "ci",
+    "model": "smollm2-135m",  # the tiny one: the whole pipeline in CI minutes
     "train": "HumanEval/29-30",
     "eval": "HumanEval/22-23",
     "methods": [{"kind": "cot"}, {"kind": "sra-mcts", "preset": "quick demo", "iterations": 1}],

@@ -184,7 +184,7 @@ def test_cli_trains_in_the_foreground_and_prints_progress(data: Path) -> None:
     export = write_export(data / "exports" / "toy", 4)
     proc = subprocess.run(
         [sys.executable, "launch.py", "finetune", "--dataset", str(export), "--preset", "CPU quick"]
-        + ["--max-length", "128", "--epochs", "1", "--name", "cli-lora"],
+        + ["--base-model", TINY, "--max-length", "128", "--epochs", "1", "--name", "cli-lora"],
         capture_output=True,
         text=True,
         timeout=600,
