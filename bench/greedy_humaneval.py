@@ -130,6 +130,7 @@ def main() -> int:
             run_model(store, model, problems)
             write_table(store, models, problems, args.out)
     print(write_table(store, models, problems, args.out))
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the committed .db then holds everything
     return 0
 
 

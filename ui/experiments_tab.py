@@ -15,12 +15,14 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
+from core.backends.catalogue import EMBEDDED_MODEL
 from core.config import PRESETS as SEARCH_PRESETS
 from core.evaluation.tables import EvalTables
 from core.experiments.run import BASE, STATE, ExperimentRun, ExperimentState, StageProgress
 from core.experiments.spec import PRESETS, ExperimentError, ExperimentSpec
 from core.experiments.table import HEADER, Row, table_rows, to_csv, to_markdown
 from core.training.config import PRESETS as FINETUNE_PRESETS
+from ui.access import base_model as allowed_base_model
 from ui.access import may_see, require_owner
 from ui.charts import themed
 from ui.context import StudioContext, owner_of
@@ -48,8 +50,21 @@ def experiments_dir(ctx: StudioContext) -> Path:
 
 
 def spec_from_form(
-    name, train, eval_, methods, search_preset, iterations, finetune_preset, epochs, samples, k, force
+    name,
+    train,
+    eval_,
+    methods,
+    search_preset,
+    iterations,
+    finetune_preset,
+    epochs,
+    samples,
+    k,
+    force,
+    model: str = EMBEDDED_MODEL,
+    backend: str = "transformers",
 ) -> ExperimentSpec:
+    """The spec the form describes; ``model`` is a name the caller has checked against the allowed list."""
     chosen = []
     for key in methods or []:
         kind, _, filtered = key.partition("+")
@@ -69,6 +84,8 @@ def spec_from_form(
         "samples": int(samples or 1),
         "k": int(k or 1),
         "force_overlap": bool(force),
+        "model": model,
+        "backend": backend,
     }
     try:
         return ExperimentSpec.from_dict(data)
@@ -249,6 +266,12 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
             samples = gr.Number(1, label="samples n (pass@k)", precision=0)
             k = gr.Number(1, label="k", precision=0)
             force = gr.Checkbox(False, label="allow train/eval overlap (flagged)")
+            model = gr.Dropdown(
+                ctx.base_model_choices(),
+                value=ctx.base_models()[0],
+                label="model (base and policy)",
+                elem_id="exp-model",
+            )
         with gr.Row():
             start_btn = gr.Button("Start", variant="primary", elem_id="exp-start")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="exp-stop")
@@ -275,6 +298,7 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
         samples,
         k,
         force,
+        model,
     ]
 
     def render(chosen: str, request: gr.Request):
@@ -308,7 +332,8 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
     view = [picked, status, table, plot, row_pick, md_file, csv_file]
 
     def on_start(request: gr.Request, *values):
-        spec = spec_from_form(*values)
+        chosen_model = allowed_base_model(ctx, values[-1])  # a name from the list, never a server path
+        spec = spec_from_form(*values[:-1], model=chosen_model, backend=ctx.backend)
         started = start(ctx, spec, owner_of(request))
         return render(started, request)
 

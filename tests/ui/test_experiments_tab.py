@@ -112,3 +112,13 @@ def test_the_studio_shows_a_banner_unless_bubblewrap_runs_the_code(monkeypatch, 
     monkeypatch.setenv(modes.ENV_ALLOW, allowed)
     banner = sandbox_banner()
     assert (banner == "") if shown is None else (shown in banner)
+
+
+def test_the_form_picks_the_model_by_name_from_the_allowed_list(tmp_path):
+    """The Experiments tab offers the catalogue by name; what it runs is what was picked, canonical."""
+    ctx = StudioContext(model="smollm2-135m", store=Store(tmp_path / "studio.db"))
+    assert [value for _, value in ctx.base_model_choices()][:2] == ["smollm2-135m", "qwen2.5-coder-0.5b"]
+    assert tab.spec_from_form(*FORM, model="qwen2.5-coder-1.5b").model == "qwen2.5-coder-1.5b"
+    assert tab.allowed_base_model(ctx, "Qwen2.5-Coder-1.5B-Instruct") == "qwen2.5-coder-1.5b"
+    with pytest.raises(gr.Error, match="base model '/etc/passwd' is not one this studio allows"):
+        tab.allowed_base_model(ctx, "/etc/passwd")

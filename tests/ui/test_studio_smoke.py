@@ -1,4 +1,8 @@
-"""The studio as a user starts it: it answers on loopback and runs a search on the embedded model."""
+"""The studio as a user starts it: it answers on loopback and runs a search on the default embedded model.
+
+Its model cache starts empty, as on a fresh machine, so the first search prepares the model (checks
+the installed parts, converts them once) and the status line shows that step while it runs.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def studio():
+def studio(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    cache = tmp_path_factory.mktemp("fresh-model-cache")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "SRA_STUDIO_CACHE": str(cache)}
     proc = subprocess.Popen(
         [sys.executable, "launch.py", "--port", str(port)],
         cwd=ROOT,
@@ -64,9 +69,14 @@ def test_studio_answers_on_loopback_and_runs_a_search(studio):
 
     with urllib.request.urlopen(studio, timeout=5) as resp:
         assert "SRA-MCTS Studio" in resp.read().decode()
+    with urllib.request.urlopen(studio + "config", timeout=5) as resp:
+        assert "Qwen2.5-Coder-0.5B-Instruct" in resp.read().decode()  # the header names the model
     client = Client(studio, verbose=False)
     knobs = ["quick demo", 1, 2, 0.5, 0.7, 0, "", ""]
-    out = client.predict("HumanEval/2", prompt_of("HumanEval/2"), *knobs, api_name="/new_search")
+    job = client.submit("HumanEval/2", prompt_of("HumanEval/2"), *knobs, api_name="/new_search")
+    out = job.result(timeout=900)
+    statuses = [o[2] for o in job.outputs() if isinstance(o, (list, tuple)) and isinstance(o[2], str)]
+    assert any(s.startswith("preparing the model, one time") for s in statuses), statuses[:5]
     run_id = out[0]
     assert run_id and "HumanEval/2" in out[2] and "iteration 0" in out[2]
     out = client.predict(run_id, None, "HumanEval/2", prompt_of("HumanEval/2"), *knobs, api_name="/step")
