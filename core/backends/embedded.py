@@ -261,6 +261,7 @@ def _convert(entry: EmbeddedModel, gguf: Path, out: Path, dtype: str, progress: 
     try:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        gguf.unlink()  # read in full: free its space before the safetensors are written
         # The weights are plain fp32 after loading; the GGUF quantizer only blocks save_pretrained.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):  # else the saved config claims GGUF weights
