@@ -20,16 +20,14 @@ from core.store.runs import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
+EASY = ("HumanEval/2", "HumanEval/23", "HumanEval/45")  # truncate_number, strlen, triangle_area
 
 
 def test_greedy_evaluation_on_the_default_model_judges_and_stores_every_problem(tmp_path):
-    """CI-sized, on the default model (Qwen2.5-Coder-0.5B): HumanEval/22-25, every problem judged and stored.
-
-    bf16 and fp32 differ in a few greedy tokens, so CI checks the pipeline and prints what passed;
-    whether the model codes is ``tests/search/test_default_model.py``'s and the benchmark's question.
-    """
+    """CI-sized, on the default model (Qwen2.5-Coder-0.5B): three easy problems, every one judged and stored,
+    and most of them pass (bf16 and fp32 differ in a few greedy tokens, so not which ones)."""
     result = subprocess.run(
-        [sys.executable, "launch.py", "--data-dir", str(tmp_path), "evaluate", "--split", "HumanEval/22-25"],
+        [sys.executable, "launch.py", "--data-dir", str(tmp_path), "evaluate", "--problems", ",".join(EASY)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -38,10 +36,11 @@ def test_greedy_evaluation_on_the_default_model_judges_and_stores_every_problem(
     assert result.returncode == 0, result.stderr[-3000:]
     [row] = EvalTables(Store(tmp_path / "studio.db")).evals()
     results = EvalTables(Store(tmp_path / "studio.db")).eval_results(row.id)
-    assert [r.problem_id for r in results] == [f"HumanEval/{i}" for i in range(22, 26)]
+    assert [r.problem_id for r in results] == list(EASY)
     passed = sorted(r.problem_id for r in results if r.passed)
-    print(f"\nHumanEval/22-25 greedy: passed {passed}")
-    assert row.status == "finished" and row.pass_at == {1: pytest.approx(len(passed) / 4)}
+    print(f"\n{EASY} greedy: passed {passed}")
+    assert len(passed) >= 2, [(r.problem_id, r.verdicts[0].first_failure) for r in results]
+    assert row.status == "finished" and row.pass_at == {1: pytest.approx(len(passed) / 3)}
     assert row.model_id == "embedded:Qwen2.5-Coder-0.5B-Instruct"
     assert all(len(r.codes) == len(r.verdicts) == 1 and r.tokens > 0 for r in results)
     assert all(r.verdicts[0].first_failure for r in results if not r.passed)
