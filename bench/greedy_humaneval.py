@@ -87,7 +87,7 @@ def write_table(store: Store, models: list[str], problems: tuple[str, ...], out:
         f"Commit {commit}; CPU: {cpu_name()}; n = 1, temperature 0, 384 new tokens, the studio's direct-code "
         "prompt, 8 problems a model call; the dtype the backend picks on this CPU (bf16 where native, else fp32).",
         "",
-        "| model | status | passed | pass@1 | tokens | wall s |",
+        "| model | status | passed | pass@1 | tokens | wall s (not a speed measure: shared, paused) |",
         "|---|---|---|---|---|---|",
     ]
     for model, (row, results) in done.items():
@@ -95,8 +95,9 @@ def write_table(store: Store, models: list[str], problems: tuple[str, ...], out:
         tokens = sum(r.tokens for r in results.values())
         share = f"{passed / len(results):.1%}" if results else "-"
         name = resolve(model).name if resolve(model) else model
+        status = "finished" if row.status == "finished" else "partial: resumable"
         lines.append(
-            f"| {name} | {row.status} ({len(results)}/{len(problems)}) | {passed} | {share} | {tokens} | {row.seconds:.0f} |"
+            f"| {name} | {status} ({len(results)}/{len(problems)}) | {passed} | {share} | {tokens} | {row.seconds:.0f} |"
         )
     lines += ["", "Per problem (✓ passed the hidden tests, ✗ failed, blank: not run yet):", ""]
     names = [resolve(m).name if resolve(m) else m for m in done]
