@@ -20,9 +20,35 @@ from core.tree.files import load_tree_file
 from core.tree.nodes import Tree, TreeFormatError
 
 BACKEND_HELP = (
-    "transformers (default, in-process), vllm (vllm.LLM in-process) or openai (an OpenAI-compatible "
-    "server: --base-url where offered, else $OPENAI_BASE_URL)"
+    "transformers (default, in-process), vllm (vllm.LLM in-process), openai (an OpenAI-compatible "
+    "server: --base-url where offered, else $OPENAI_BASE_URL) or vllm-server (= --engine vllm)"
 )
+ENGINE_HELP = (
+    "in-process (the default) or vllm: the fast engine, a vLLM server on this machine started on the "
+    "same model (about 90 s on a 2-core CPU) and stopped at exit; `make vllm-env` builds it once"
+)
+
+
+def engine_kind(name: str) -> str:
+    """The backend kind an --engine name means."""
+    from core.backends import engine_backend
+
+    try:
+        return engine_backend(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_engine_arg(p: argparse.ArgumentParser) -> None:
+    """``--engine in-process|vllm``: another way to set ``--backend`` (the last of the two wins)."""
+    p.add_argument(
+        "--engine",
+        dest="backend",
+        type=engine_kind,
+        default=argparse.SUPPRESS,
+        metavar="ENGINE",
+        help=ENGINE_HELP,
+    )
 
 
 MODEL_HELP = (

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from cli.common import BACKEND_HELP, MODEL_HELP, UsageError, open_store
+from cli.common import BACKEND_HELP, MODEL_HELP, UsageError, add_engine_arg, open_store
 from cli.models import prepare
 from core.backends import BACKENDS
 from core.evaluation.report import rates
@@ -198,6 +198,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--problems", help="comma-separated HumanEval ids instead of a split, e.g. 0,2,HumanEval/7"
     )
     p.add_argument("--backend", choices=BACKENDS, default="transformers", help=BACKEND_HELP)
+    add_engine_arg(p)
     p.add_argument("--model", default="embedded", help=MODEL_HELP)
     p.add_argument("--adapter", help="a registered LoRA adapter on top of the model")
     p.add_argument(

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from cli.common import UsageError, open_store
+from cli.common import ENGINE_HELP, UsageError, engine_kind, open_store
 from cli.models import prepare
 from core.experiments.run import ExperimentRun, StageProgress
 from core.experiments.spec import PRESETS, ExperimentError, ExperimentSpec
@@ -39,6 +39,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the experiment's name (its folder); overrides the spec's")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="override a field")
     p.add_argument("--out", help="also write the Markdown table here (e.g. bench/results/paper_table.md)")
+    p.add_argument(
+        "--engine",
+        type=engine_kind,
+        metavar="ENGINE",
+        help=f"{ENGINE_HELP} (sets the spec's backend)",
+    )
 
 
 def load_spec(args: argparse.Namespace) -> ExperimentSpec:
@@ -60,6 +66,8 @@ def load_spec(args: argparse.Namespace) -> ExperimentSpec:
         data.setdefault("name", args.preset.lower().replace(" ", "-"))
     if args.name:
         data["name"] = args.name
+    if getattr(args, "engine", None):
+        data["backend"] = args.engine
     for item in args.set:
         field, _, value = item.partition("=")
         try:

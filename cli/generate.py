@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from cli.common import MODEL_HELP, UsageError, open_store
+from cli.common import MODEL_HELP, UsageError, add_engine_arg, open_store
 from cli.models import prepare
 from core.backends import BACKENDS
 from core.generation.output import OutputDir
@@ -29,7 +29,7 @@ from core.problems.problem import Problem
 from core.problems.sources import load_problems
 from core.store.runs import StoreError
 
-DEFAULT_CONCURRENCY = {"transformers": 1, "vllm": 8, "openai": 8}
+DEFAULT_CONCURRENCY = {"transformers": 1, "vllm": 8, "openai": 8, "vllm-server": 8}
 
 
 NAME = "generate"
@@ -44,6 +44,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         '{"prompt", "id"?, "entry_point"?, "tests"?: [assert lines]}',
     )
     p.add_argument("--backend", choices=BACKENDS, default="transformers", help="default: transformers")
+    add_engine_arg(p)
     p.add_argument(
         "--model",
         default="embedded",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from cli.common import BACKEND_HELP, MODEL_HELP, UsageError, open_store
+from cli.common import BACKEND_HELP, MODEL_HELP, UsageError, add_engine_arg, open_store
 from cli.models import prepare
 from core.atomic import write_atomic
 from core.backends import BACKENDS
@@ -45,6 +45,7 @@ class SearchArgs:
     config: str | None = None
     iterations: int | None = None
     seed: int | None = None
+    width: int | None = None
     exec_weight: float | None = None
     out: str | None = None
     code: bool = True
@@ -77,6 +78,8 @@ def resolve_config(args: SearchArgs) -> SearchConfig:
             changes["max_iterations"] = args.iterations
         if args.seed is not None:
             changes["seed"] = args.seed
+        if args.width is not None:
+            changes["width"] = args.width
         if args.exec_weight is not None:
             changes["exec_weight"] = args.exec_weight
         return cfg.replace(**changes) if changes else cfg
@@ -103,6 +106,7 @@ RUN_FIXED_FLAGS = (
     ("--problem-text", "problem_text"),
     ("--config", "config"),
     ("--seed", "seed"),
+    ("--width", "width"),
     ("--exec-weight", "exec_weight"),
     ("--run-id", "run_id"),
     ("--adapter", "adapter"),
@@ -152,14 +156,16 @@ def run_search(args: SearchArgs, out: TextIO = sys.stdout, err: TextIO = sys.std
         save()
     started = time.perf_counter()
     verb = "searching" if tree is None else f"resuming at iteration {tree.iteration}:"
-    err.write(f"{verb} {problem.id} for up to {target} iterations (seed {config.seed})\n")
+    err.write(
+        f"{verb} {problem.id} for up to {target} iterations (seed {config.seed}, width {config.width})\n"
+    )
     while not search.finished and search.tree.iteration < target:
-        events = search.step()
+        events = search.step(target - search.tree.iteration)
         best = search.best_node()
-        chosen = next((e.node for e in events if e.kind.value == "selected"), None)
+        chosen = ",".join(f"#{e.node}" for e in events if e.kind.value == "selected") or "-"
         err.write(
             f"iter {search.tree.iteration:>3}/{target}  nodes {len(search.tree.nodes):>4}  "
-            f"selected #{chosen}  best #{best.id} V={best.value:.2f}  "
+            f"selected {chosen}  best #{best.id} V={best.value:.2f}  "
             f"{time.perf_counter() - started:6.1f}s\n"
         )
         save()
@@ -215,6 +221,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem-text", help="a custom problem, as text")
     p.add_argument("--tests", default="", help="assert lines for a custom problem (visible tests)")
     p.add_argument("--backend", choices=BACKENDS, default="transformers", help=BACKEND_HELP)
+    add_engine_arg(p)
     p.add_argument("--model", default="embedded", help=MODEL_HELP)
     p.add_argument(
         "--adapter", help="a registered LoRA adapter (name or folder) on top of --model, as policy and critic"
@@ -222,6 +229,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a JSON file of config fields")
     p.add_argument("--iterations", type=int, help="iteration budget (config max_iterations)")
     p.add_argument("--seed", type=int, help="random seed (config seed)")
+    p.add_argument(
+        "--width",
+        type=int,
+        help="nodes selected and expanded together per wave, one batched call per role (config width; 1: sequential)",
+    )
     p.add_argument(
         "--exec-weight",
         type=float,

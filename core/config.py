@@ -47,6 +47,9 @@ class SearchConfig:
     c: float = 0.05  # UCB exploration constant on [0, 1] values (the reference's 0.5 on its 0-10 scale)
     unvisited_bonus: float = 0.8  # an unvisited child scores V + this (the reference's +8 on 0-10)
     propose_retries: int = 2  # when every proposal of an expansion is dropped, ask again with a new seed
+    # nodes selected (virtual loss keeps them apart) and expanded together per wave, each one iteration;
+    # each role's requests of a wave share one batched call. 1 is the sequential search
+    width: int = 4
     # Evaluation
     critic_max_tokens: int = 48
     critic_temperature: float = 0.0
@@ -92,6 +95,7 @@ class SearchConfig:
         _check_float(self, "c", 0.0, 100.0)
         _check_float(self, "unvisited_bonus", 0.0, 1e6)
         _check_int(self, "propose_retries", 0, 10)
+        _check_int(self, "width", 1, 64)
         if self.critic_value not in CRITIC_VALUES:
             raise ConfigError(
                 f"critic_value must be one of {', '.join(CRITIC_VALUES)}, got {self.critic_value!r}"

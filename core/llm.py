@@ -23,6 +23,10 @@ class BackendError(RuntimeError):
     """A backend failed in a way the user should be told about (not a bug)."""
 
 
+class EngineUnavailable(BackendError):
+    """The fast engine (a local vLLM server) could not start: one line with the cause and the fix."""
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's first line, for a one-line message (its type's name when it says nothing)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -23,3 +23,16 @@ def test_the_declared_paper_table_spec():
 def test_the_studios_paper_style_preset_is_the_benchs_run():
     spec = ExperimentSpec.from_file(SPEC)
     assert ExperimentSpec.from_dict({**PRESETS["paper-style"], "name": spec.name}).digest() == spec.digest()
+
+
+def test_the_search_speed_bench_runs_its_declared_searches():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "search_speed.py"
+    module_spec = importlib.util.spec_from_file_location("search_speed", path)
+    bench = importlib.util.module_from_spec(module_spec)
+    sys.modules["search_speed"] = bench  # its dataclasses look their module up
+    module_spec.loader.exec_module(bench)
+    assert bench.PROBLEMS == ("HumanEval/10", "HumanEval/23") and bench.ITERATIONS == 4
+    assert bench.ENGINES == {"in-process": "transformers", "vllm": "vllm-server"}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 import gradio as gr
 
+from core.backends import FAST_ENGINE
 from core.backends.catalogue import EMBEDDED_MODEL
 from core.execution.modes import SandboxMode, SandboxUnavailable, mode_summary, sandbox_mode
 from core.store.runs import Store
@@ -44,7 +47,9 @@ def build_app(ctx: StudioContext | None = None) -> gr.Blocks:
             "in Curate: <kbd>a</kbd> accept, <kbd>r</kbd> reject, <kbd>s</kbd> skip, <kbd>←</kbd>/<kbd>→</kbd> move",
             elem_id="studio-title",
         )
-        gr.Markdown(ctx.model_label(), elem_id="studio-model")
+        header = gr.Markdown(ctx.model_label(), elem_id="studio-model")
+        if ctx.backend == FAST_ENGINE:  # its start-up takes a minute or two: the header follows it
+            gr.Timer(2.0).tick(ctx.model_label, None, header, api_name=False, show_progress="hidden")
         banner = sandbox_banner()
         if banner:
             gr.Markdown(banner, elem_id="sandbox-banner")
@@ -109,6 +114,13 @@ def studio_theme() -> gr.themes.Base:
     ).set(block_radius="6px", button_large_radius="6px")
 
 
+def _warm(pool: BackendPool, backend: str, model: str) -> None:
+    try:
+        pool.get(backend, model)
+    except Exception:  # the first search shows the error; here it is only logged
+        logging.getLogger(__name__).exception("the studio's model did not load")
+
+
 def launch_options() -> dict:
     """What every launch passes besides the address: the look and the page scripts."""
     return {"css_paths": [ASSETS / "studio.css"], "theme": studio_theme(), "head": page_head()}
@@ -138,6 +150,8 @@ def launch_studio(
         operators=frozenset(operators),
         allowed_models=allowed_models,
     )
+    if backend == FAST_ENGINE:  # start the server now, so that it is up by the first search
+        threading.Thread(target=_warm, args=(pool, backend, model), name="engine-start", daemon=True).start()
     app = build_app(ctx)
     app.queue(default_concurrency_limit=4).launch(
         server_name=host,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.backends import FAST_ENGINE
 from core.backends.adapters import list_adapters
 from core.backends.catalogue import EMBEDDED_MODEL, choices, key_of, resolve
 from core.curation.accepted import list_exports
@@ -78,7 +79,18 @@ class StudioContext:
         name = (
             f"{entry.name} (embedded: `{entry.key}`)" if entry else f"`{self.model or 'the server default'}`"
         )
-        return f"**Model:** {name} · backend {self.backend}"
+        return f"**Model:** {name} · {self.engine_label()}"
+
+    def engine_label(self) -> str:
+        """Which engine runs the model, and for the fast one whether it has started (or why it did not)."""
+        pool = self.backends
+        if self.backend != FAST_ENGINE:
+            return f"backend {self.backend}"
+        if pool.notice:
+            return f"engine: in-process ⚠ {pool.notice}"
+        if pool.is_loaded(self.backend, self.model):
+            return "engine: vLLM server (the fast engine)"
+        return f"engine: vLLM server · {pool.preparing or 'starts with the first search'}"
 
     def adapter_choices(self) -> list[tuple[str, str]]:
         """The policy choices of the Search and Evaluate tabs: the base model, then every registered adapter."""

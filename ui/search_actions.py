@@ -55,7 +55,7 @@ def resolve_problem(problem_id: str | None, text: str) -> Problem:
     return custom_problem(text)
 
 
-KNOBS = ("max_iterations", "k", "c", "temperature", "seed")  # the fields with a control of their own
+KNOBS = ("max_iterations", "k", "c", "temperature", "seed", "width")  # the fields with a control of their own
 
 
 def knob_values(config: SearchConfig) -> tuple:
@@ -86,7 +86,7 @@ def panel_values(run: Run) -> tuple:
     )
 
 
-OVERRIDES_WIN = "A field set here wins over its control above (k, c, temperature, seed, iterations)."
+OVERRIDES_WIN = "A field set here wins over its control above (k, c, temperature, seed, width, iterations)."
 
 
 def build_config(preset_name: str, knobs: dict[str, Any], advanced: str = "") -> SearchConfig:
@@ -102,7 +102,7 @@ def build_config(preset_name: str, knobs: dict[str, Any], advanced: str = "") ->
         if not isinstance(extra, dict):
             raise ConfigError("advanced settings must be a JSON object of config fields")
     changes = {k: v for k, v in knobs.items() if v is not None} | extra
-    for key in ("k", "max_iterations", "seed", "max_depth"):
+    for key in ("k", "max_iterations", "seed", "max_depth", "width"):
         if isinstance(changes.get(key), float) and changes[key].is_integer():
             changes[key] = int(changes[key])
     return preset(preset_name).replace(**changes)
@@ -307,11 +307,14 @@ def live(work: Callable[[], None], line: Callable[[], str], every: float = POLL_
 
 
 def progress_line(search: Search, started: float, done: int = 0, total: int = 1) -> str:
-    """What a running Step or Run shows: the phase now, time spent, and an ETA once an iteration is done."""
+    """What a running Step or Run shows: the phase now, time spent, and an ETA once an iteration is done.
+
+    ``done`` and ``total`` count iterations (a wave runs several).
+    """
     now = search.activity
     elapsed = time.monotonic() - started
     eta = f" · about {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
-    of = f" ({done + 1} of {total} this run)" if total > 1 else ""
+    of = f" ({done} of {total} done this run)" if total > 1 else ""
     doing = now.describe() if now is not None else f"iteration {search.tree.iteration + 1} · starting"
     return (
         f"**{search.tree.problem.id}** · ⏳ running {doing}{of} · {len(search.tree.nodes)} nodes · "
@@ -347,7 +350,7 @@ def _step_or_pause(search: Search) -> None:
 
 
 def run_iterations(run: Run, n: int) -> Iterator[str | None]:
-    """Step up to ``n`` times: a progress line while an iteration runs, None after each one.
+    """Run ``n`` iterations, a wave at a time: a progress line while a wave runs, None after each one.
 
     Pause (the run's flag) ends the loop after the iteration in flight.
     """
@@ -356,11 +359,10 @@ def run_iterations(run: Run, n: int) -> Iterator[str | None]:
         raise gr.Error("iterations must be at least 1")
     run.stop_requested.clear()
     _resume(search, n)
-    started, done = time.monotonic(), 0
+    started, first = time.monotonic(), search.tree.iteration
     while not search.finished and not run.stop_requested.is_set():
-        line = functools.partial(progress_line, search, started, done, n)
+        line = functools.partial(progress_line, search, started, search.tree.iteration - first, n)
         yield from live(lambda: _step_or_pause(search), line)
-        done += 1
         yield None
 
 

@@ -57,7 +57,7 @@ class SearchTab:
 
 def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     """Build the tab; every action that changes a run saves it to the store when it completes."""
-    its0, k0, c0, temp0, seed0 = act.knob_values(preset(DEFAULT_PRESET))
+    its0, k0, c0, temp0, seed0, width0 = act.knob_values(preset(DEFAULT_PRESET))
     with gr.Tab("Search", id="search") as tab:
         run_id = gr.Textbox(visible="hidden", elem_id="run-id")  # in the DOM (for tests), not shown
         saved_run = gr.BrowserState(None, storage_key="sra-studio-run")
@@ -120,6 +120,16 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                 with gr.Row():
                     c = gr.Number(c0, minimum=0, label="c (UCB)", min_width=80)
                     temperature = gr.Number(temp0, minimum=0, maximum=2, label="Temperature", min_width=80)
+                    width = gr.Number(
+                        width0,
+                        minimum=1,
+                        maximum=64,
+                        precision=0,
+                        label="Width (nodes per wave)",
+                        info="expanded together, in one batched call per role; 1 = sequential",
+                        min_width=80,
+                        elem_id="search-width",
+                    )
                 with gr.Accordion("More settings (JSON of config fields)", open=False):
                     advanced = gr.Code(value="", language="json", label="Overrides", lines=3)
                     gr.Markdown(
@@ -182,25 +192,32 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         rescore_out = gr.Markdown(elem_id="rescore-result")
 
     view = [run_id, tree, status, best, code, timeline, replay, download]
-    knobs = [preset_box, iterations, k, c, temperature, seed, advanced, adapter]
-    panel = [picker, text, preset_box, iterations, k, c, temperature, seed, advanced]
+    knobs = [preset_box, iterations, k, c, temperature, seed, width, advanced, adapter]
+    panel = [picker, text, preset_box, iterations, k, c, temperature, seed, width, advanced]
 
     def attached(run):
         """A run's view and the left panel set to the run, so the next New search or Run uses its settings."""
         return (*act.render(run), *act.panel_values(run))
 
-    def config_from(preset_name, its, k_, c_, temp, seed_, adv):
+    def config_from(preset_name, its, k_, c_, temp, seed_, width_, adv):
         try:
             return act.build_config(
                 preset_name,
-                {"max_iterations": its, "k": k_, "c": c_, "temperature": temp, "seed": seed_},
+                {
+                    "max_iterations": its,
+                    "k": k_,
+                    "c": c_,
+                    "temperature": temp,
+                    "seed": seed_,
+                    "width": width_,
+                },
                 adv or "",
             )
         except (ConfigError, ValueError) as exc:
             raise gr.Error(f"bad setting: {exc}") from None
 
-    def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
-        config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+    def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request: gr.Request):
+        config = config_from(preset_name, its, k_, c_, temp, seed_, width_, adv)
         for line in act.load_live(ctx, adapter_):
             yield status_only(line, len(view) + len(panel) + 1)
         run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
@@ -223,10 +240,12 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         """Mid-iteration: only the status line changes (the tree is being written in another thread)."""
         return status_only(line, len(view) + 2)
 
-    def on_step(rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
+    def on_step(
+        rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request: gr.Request
+    ):
         run = act.find_run(ctx, rid, owner_of(request))
         if run is None:
-            config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+            config = config_from(preset_name, its, k_, c_, temp, seed_, width_, adv)
             for line in act.load_live(ctx, adapter_):
                 yield progress(line)
             run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
@@ -235,11 +254,13 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         act.save(ctx, run)
         yield followed(run, n)
 
-    def on_run(rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, adv, adapter_, request: gr.Request):
+    def on_run(
+        rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request: gr.Request
+    ):
         run = act.find_run(ctx, rid, owner_of(request))
         fresh = run is None or not run.search.can_continue()
         if fresh:
-            config = config_from(preset_name, its, k_, c_, temp, seed_, adv)
+            config = config_from(preset_name, its, k_, c_, temp, seed_, width_, adv)
             for line in act.load_live(ctx, adapter_):
                 yield progress(line)
             run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
@@ -382,7 +403,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     preset_box.input(
         lambda name: act.knob_values(preset(name)),
         preset_box,
-        [iterations, k, c, temperature, seed],
+        [iterations, k, c, temperature, seed, width],
         api_name=False,
     )
     adapter.focus(lambda: gr.update(choices=ctx.adapter_choices()), None, adapter, api_name=False)

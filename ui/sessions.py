@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -26,10 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.atomic import write_atomic
-from core.llm import LLMBackend
+from core.backends import FAST_ENGINE
+from core.llm import EngineUnavailable, LLMBackend, first_line
 from core.search.mcts import Search
 from core.store.runs import Store
 from ui.tree_plot import DEFAULT_COLOURING
+
+log = logging.getLogger(__name__)
 
 
 class BackendPool:
@@ -48,24 +52,46 @@ class BackendPool:
         self.preparing = (
             ""  # what a load in flight is doing (the one-time conversion's progress), for status lines
         )
+        self.notice = ""  # why the fast engine is not the one running, when it could not start
 
     def get(self, kind: str, model: str, adapter: str | None = None) -> LLMBackend:
+        """The backend, loaded once. The fast engine that cannot start is replaced by the in-process one
+        (``notice`` says why), so the studio keeps working."""
         with self._lock:
             key = (kind, model, adapter or None)
             if key not in self._backends:
-                loader = self._loader
-                if loader is None:
-                    from core.backends import load_backend as loader
-
-                    if kind != "openai":  # an embedded model is built once, with progress, before it loads
-                        self._prepare(model)
-                extra = {**self._options, **({"adapter": adapter} if adapter else {})}
-                self.preparing = f"loading the model {model}{' + ' + adapter if adapter else ''} ..."
                 try:
-                    self._backends[key] = loader(kind, model, **extra)
-                finally:
-                    self.preparing = ""
+                    self._backends[key] = self._load(kind, model, adapter)
+                except EngineUnavailable as exc:
+                    if kind != FAST_ENGINE:
+                        raise
+                    self.notice = f"{first_line(exc)}; running in-process instead"
+                    log.warning("fast engine unavailable: %s", self.notice)
+                    fallback = ("transformers", model, adapter or None)
+                    if fallback not in self._backends:
+                        self._backends[fallback] = self._load("transformers", model, adapter)
+                    self._backends[key] = self._backends[fallback]
             return self._backends[key]
+
+    def _load(self, kind: str, model: str, adapter: str | None) -> LLMBackend:
+        loader = self._loader
+        extra = {**self._options, **({"adapter": adapter} if adapter else {})}
+        if loader is None:
+            from core.backends import load_backend as loader
+
+            if kind != "openai":  # an embedded model is built once, with progress, before it loads
+                self._prepare(model)
+            if kind == FAST_ENGINE:
+                extra = {k: v for k, v in extra.items() if k != "base_url"}
+                extra["progress"] = self._heard
+        self.preparing = f"loading the model {model}{' + ' + adapter if adapter else ''} ..."
+        try:
+            return loader(kind, model, **extra)
+        finally:
+            self.preparing = ""
+
+    def _heard(self, text: str) -> None:
+        self.preparing = text
 
     def is_loaded(self, kind: str, model: str, adapter: str | None = None) -> bool:
         with self._lock:

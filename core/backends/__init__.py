@@ -14,6 +14,7 @@ Example::
     backend = load_backend("transformers", "embedded", adapter="v1-lora")   # a registered LoRA adapter
     backend = load_backend("vllm", "embedded", tensor_parallel_size=1)       # vllm.LLM in-process
     backend = load_backend("openai", "", base_url="http://127.0.0.1:8000/v1")  # any OpenAI-compatible server
+    backend = load_backend("vllm-server", "embedded")  # the fast engine: a local vLLM server of our own
 """
 
 from __future__ import annotations
@@ -23,14 +24,25 @@ from typing import Any
 
 from core.llm import LLMBackend
 
-BACKENDS = ("transformers", "vllm", "openai")
+BACKENDS = ("transformers", "vllm", "openai", "vllm-server")
 
 # kind -> (module, class)
 _IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "transformers": ("core.backends.transformers_backend", "TransformersBackend"),
     "vllm": ("core.backends.vllm_backend", "VLLMBackend"),
     "openai": ("core.backends.openai_backend", "OpenAIBackend"),
+    "vllm-server": ("core.backends.local_vllm", "LocalVLLMBackend"),
 }
+# --engine: what a user picks; each means a backend kind
+ENGINES = {"in-process": "transformers", "vllm": "vllm-server"}
+FAST_ENGINE = "vllm-server"
+
+
+def engine_backend(name: str) -> str:
+    """The backend kind an ``--engine`` name means; ValueError names the choices."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; choose {' or '.join(ENGINES)}")
+    return ENGINES[name]
 
 
 def load_backend(kind: str = "transformers", model: str = "embedded", **options: Any) -> LLMBackend:

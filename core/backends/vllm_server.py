@@ -5,6 +5,10 @@ The server runs in its own process group, from any Python that has vLLM (on a CP
 no vLLM. ``start()`` returns once ``/v1/models`` answers; ``stop()`` ends the whole
 group (SIGTERM, then SIGKILL); ``kill()`` is the abrupt end that fault tests use.
 
+A small guard process runs the server and ends it when the process that started it is
+gone, however that process ended (SIGKILL and SIGTERM included), so no server is left
+holding the CPU and the port.
+
 Example::
 
     server = VLLMServer(".venv-vllm/bin/python", embedded_model_dir(), port=8011)
@@ -23,6 +27,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +37,24 @@ VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
 def vllm_python() -> Path:
     """``$SRA_VLLM_PYTHON``, else the repo's ``.venv-vllm`` (``make vllm-env`` builds it)."""
     return Path(os.environ.get("SRA_VLLM_PYTHON") or VLLM_PYTHON)
+
+
+# Run by the server's own Python: start the server, end it once the starter (argv[1]) is gone.
+GUARD = """
+import os, subprocess, sys, time
+starter = int(sys.argv[1])
+server = subprocess.Popen(sys.argv[2:])
+while server.poll() is None:
+    if os.getppid() != starter:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        break
+    time.sleep(1)
+sys.exit(server.wait())
+"""
 
 
 def free_port() -> int:
@@ -57,11 +80,13 @@ class VLLMServer:
             "0.15",
         ),
         log_path: Path | str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.python, self.model = str(python), str(model)
         self.port = port or free_port()
         self.served_name, self.args = served_name, args
         self.log_path = Path(log_path) if log_path else None
+        self.env = dict(env or {})  # on top of this process's environment
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -84,20 +109,29 @@ class VLLMServer:
             *self.args,
         ]
 
-    def start(self, timeout_s: float = 600.0) -> None:
+    def start(self, timeout_s: float = 600.0, waiting: Callable[[float], None] | None = None) -> None:
+        """Start the server and return once it answers; ``waiting(seconds)`` hears each second of the wait."""
         if self.proc is not None and self.proc.poll() is None:
             return
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        env = {**os.environ, "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING")}
+        env = {
+            **os.environ,
+            "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
+            **self.env,
+        }
+        guarded = [self.python, "-c", GUARD, str(os.getpid()), *self.command()]
         self.proc = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+            guarded, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = started + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"vLLM server exited with {self.proc.returncode}; see {self.log_path}")
             if self.ready():
                 return
+            if waiting is not None:
+                waiting(time.monotonic() - started)
             time.sleep(1.0)
         self.stop()
         raise TimeoutError(f"vLLM server not up after {timeout_s:.0f} s; see {self.log_path}")

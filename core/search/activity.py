@@ -23,12 +23,14 @@ PHASES = {
 @dataclass(frozen=True)
 class Activity:
     phase: str  # a key of PHASES
-    iteration: int  # the iteration this phase belongs to
+    iteration: int  # the iteration this phase belongs to (a wave's first)
     node: int | None = None  # the node it works on, when one
     since: float = field(default_factory=time.monotonic)
+    last: int | None = None  # a wave's last iteration, when the phase works for several
 
     def describe(self, now: float | None = None) -> str:
-        """E.g. "iteration 3 · proposing next steps at node #4 · 2.1 s"."""
+        """E.g. "iteration 3 · proposing next steps at node #4 · 2.1 s", or "iterations 3–6 · …" in a wave."""
         spent = (time.monotonic() if now is None else now) - self.since
         where = f" at node #{self.node}" if self.node is not None else ""
-        return f"iteration {self.iteration} · {PHASES.get(self.phase, self.phase)}{where} · {spent:.1f} s"
+        which = f"iterations {self.iteration}–{self.last}" if self.last else f"iteration {self.iteration}"
+        return f"{which} · {PHASES.get(self.phase, self.phase)}{where} · {spent:.1f} s"

@@ -30,7 +30,7 @@ import copy
 import dataclasses
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.config import SearchConfig
 from core.llm import BackendError, BackendUnavailable, LLMBackend
@@ -38,13 +38,21 @@ from core.problems.problem import Problem
 from core.search.activity import Activity
 from core.search.backprop import backpropagate
 from core.search.grounding import ground_many
-from core.search.reasoner import Reasoner
-from core.search.selection import select
+from core.search.reasoner import Proposal, Reasoner
+from core.search.selection import select_wave
 from core.search.steering import Steering
 from core.tree.events import Event, EventKind
 from core.tree.nodes import Node, Tree
 from core.tree.queries import best_node
-from core.tree.records import CodeRecord, ExecutionRecord, RolloutCandidate, RolloutRecord, UCBRecord, Usage
+from core.tree.records import (
+    CodeRecord,
+    ExecutionRecord,
+    ExpansionRecord,
+    RolloutCandidate,
+    RolloutRecord,
+    UCBRecord,
+    Usage,
+)
 from core.tree.stops import BUDGET_STOPS, is_final
 
 
@@ -58,18 +66,18 @@ class SearchPaused(BackendError):
 
 @dataclass
 class _Undo:
-    """What an iteration may change before its last model call: enough to put the tree back.
+    """What a wave may change before its last model call: enough to put the tree back.
 
-    Every model call of an iteration comes before its backpropagation, and until then the
-    iteration only records UCB terms on the way down, adds children and changes the one node
-    it selected. UCB records are replaced, never mutated, so keeping references is enough.
+    Every model call of a wave comes before its backpropagation, and until then the wave
+    only records UCB terms on the way down, adds children and changes the nodes it
+    selected. UCB records are replaced, never mutated, so keeping references is enough.
     """
 
     next_id: int
     events: int
     ucb: dict[int, UCBRecord | None]
     usage: Usage
-    selected: Node | None = None
+    selected: dict[int, Node] = field(default_factory=dict)  # each selected node as it was before the wave
 
     @classmethod
     def capture(cls, tree: Tree) -> _Undo:
@@ -79,8 +87,8 @@ class _Undo:
     def restore(self, tree: Tree) -> None:
         for node_id in [i for i in tree.nodes if i >= self.next_id]:
             del tree.nodes[node_id]
-        if self.selected is not None:
-            tree.nodes[self.selected.id] = self.selected
+        for node_id, node in self.selected.items():
+            tree.nodes[node_id] = node
         for node_id, record in self.ucb.items():
             tree.nodes[node_id].ucb = record
         tree.next_id = self.next_id
@@ -89,6 +97,26 @@ class _Undo:
         # in place: the reasoner holds this object; the failed iteration's calls and replies never happened
         for f in dataclasses.fields(Usage):
             setattr(tree.usage, f.name, copy.deepcopy(getattr(self.usage, f.name)))
+
+
+@dataclass
+class _Visit:
+    """One selected node of a wave: its iteration and what the wave has done with it so far."""
+
+    it: int
+    node: Node
+    forced: bool
+    open: bool = True  # still to be expanded (False once it ended as a terminal leaf)
+    analysis: str = ""
+    children: list[Node] = field(default_factory=list)
+    best: Node | None = None  # the best new child, which the rollout and backpropagation start from
+    backprop: int | None = None  # the node this visit's value is backed up from
+    counted: bool = True  # False when every proposal was dropped
+
+
+def _one(visits: list[_Visit]) -> Node | None:
+    """The node a phase works on, when it works on one."""
+    return visits[0].node if len(visits) == 1 else None
 
 
 class Search(Steering):
@@ -100,7 +128,8 @@ class Search(Steering):
         self._started = time.monotonic()
         self.paused = ""  # why the last iteration failed; "" when it did not
         self._undo: _Undo | None = None
-        self.activity: Activity | None = None  # the phase running now (None between iterations)
+        self.activity: Activity | None = None  # the phase running now (None between waves)
+        self._wave_last = 0  # the last iteration of the wave running now
 
     @classmethod
     def start(cls, problem: Problem, config: SearchConfig, backend: LLMBackend) -> Search:
@@ -119,8 +148,9 @@ class Search(Steering):
         return bool(self.tree.stopped)
 
     # --- one iteration ------------------------------------------------------------
-    def step(self) -> list[Event]:
-        """Run one iteration and return its events ([] when the search has ended).
+    def step(self, limit: int | None = None) -> list[Event]:
+        """Run one wave (``config.width`` iterations at most, ``limit`` if less) and return its events
+        ([] when the search has ended).
 
         Raises :class:`SearchPaused` (the tree unchanged but for a PAUSED event) when the backend is
         unavailable, and any other :class:`BackendError` as it is (the tree unchanged).
@@ -136,7 +166,7 @@ class Search(Steering):
             it = tree.iteration + 1
             self._undo = _Undo.capture(tree)
             try:
-                counted = self._iterate(it)
+                last = self._wave(it, limit)
             except BackendError as exc:
                 self._undo.restore(tree)
                 if not isinstance(exc, BackendUnavailable):
@@ -147,8 +177,8 @@ class Search(Steering):
             finally:
                 self._undo = None
                 self.activity = None
-            if not tree.stopped and counted:
-                tree.iteration = it
+            if not tree.stopped and last is not None:
+                tree.iteration = last
                 self._check_budget()
             return tree.events[first:]
 
@@ -157,131 +187,205 @@ class Search(Steering):
         events: list[Event] = []
         target = self.tree.iteration + iterations if iterations is not None else None
         while not self.finished and (target is None or self.tree.iteration < target):
-            events.extend(self.step())
+            events.extend(self.step(None if target is None else target - self.tree.iteration))
         return events
 
-    def _iterate(self, it: int) -> bool:
-        """One iteration; False when it changed nothing worth counting (every proposal was dropped)."""
+    def _wave(self, it: int, limit: int | None) -> int | None:
+        """One wave from iteration ``it``: the last iteration it counts, or None when it counted none.
+
+        Each selected node is one iteration. Every phase sends all the wave's requests of one role
+        in one batched call, and the wave's backpropagation comes after its last model call, so an
+        undone wave leaves visits and values as they were. An expansion whose proposals were all
+        dropped does not count (its node becomes terminal; the budget is not spent on it).
+        """
         tree, cfg = self.tree, self.config
-        self._doing("select", it)
-        chosen = select(tree, it)
-        if chosen is None:
+        width = min(cfg.width, cfg.max_iterations - tree.iteration, limit or cfg.width)
+        self._doing("select", it, last=it + max(width, 1) - 1)
+        picks = select_wave(tree, it, max(width, 1))
+        if not picks:
             self._stop("exhausted", it)
-            return True
-        node = tree.nodes[chosen.node]
-        if self._undo is not None:
-            self._undo.selected = copy.deepcopy(node)
-        node.forced = False
-        tree.log(EventKind.SELECTED, node.id, it, path=chosen.path, forced=chosen.forced)
-        if node.depth == 0 and self.grounded and cfg.greedy_candidate and not _runnable(node):
-            self._greedy_candidate(it)
-        at_gate = node.depth >= cfg.end_gate_min_depth and not chosen.forced
-        if at_gate and node.value >= cfg.end_gate:
-            if self.grounded and not self._execution_applied(node):
-                self._ground([node], it)  # written by a human or an older engine: check it now
-            if self.refuted(node):  # the critic liked it, the examples say no: never expand it as good
-                self._make_terminal(node, "refuted", it)
-                backpropagate(tree, node.id, it)
-                return True
-            if node.value >= cfg.end_gate:
-                self._make_terminal(node, "end_gate", it)
-                self._stop("end_gate", it)
-                return True
-        if node.depth >= cfg.max_depth:
-            self._make_terminal(node, "max_depth", it)
-            backpropagate(tree, node.id, it)
-            return True
-        analysis = ""
-        if cfg.reflection and node.depth > 0:
-            self._doing("reflect", it, node)
-            record = self.reasoner.reflect(tree.steps(node.id))
-            node.reflection = record
-            tree.log(EventKind.REFLECTED, node.id, it, is_end=record.is_end, parsed=record.parsed)
-            if record.is_end and node.depth >= cfg.end_gate_min_depth:
-                self._make_terminal(node, "refuted" if self.refuted(node) else "reflection", it)
-                backpropagate(tree, node.id, it)
-                return True
-            analysis = record.analysis  # a too-shallow "<end>" is no answer: expand it as usual
-        children = self._expand(node, analysis, it)
-        if not children:
-            self._make_terminal(node, "no_new_steps", it)
-            backpropagate(tree, node.id, it)
-            return False
-        self._appraise(children, it)
-        best = max(children, key=lambda n: (n.value, -n.id))
-        if cfg.rollout:
-            self._rollout(best, it)
-        backpropagate(tree, best.id, it)
-        return True
-
-    def _expand(self, node: Node, analysis: str, it: int) -> list[Node]:
-        """Propose k steps; when all are dropped, ask again (a new seed each call) up to ``propose_retries``."""
-        tree, cfg = self.tree, self.config
-        siblings = [tree.nodes[c].step for c in node.children if not tree.nodes[c].stale]
-        records = []
-        self._doing("propose", it, node)
-        for _ in range(cfg.propose_retries + 1):
-            record, steps = self.reasoner.propose(
-                tree.steps(node.id), analysis, cfg.k, siblings=siblings, iteration=it
-            )
-            records.append(record)
-            if steps:
-                break
-        children = [tree.add_child(node.id, s, origin="policy", iteration=it) for s in steps]
-        record.kept = [c.id for c in children]
-        record.attempts = len(records)
-        record.dropped = [d for r in records for d in r.dropped]
-        record.raws = [raw for r in records for raw in r.raws]
-        record.tokens = sum(r.tokens for r in records)
-        node.expansion = record
-        node.expanded = True
-        tree.log(
-            EventKind.EXPANDED,
-            node.id,
-            it,
-            children=record.kept,
-            dropped=len(record.dropped),
-            attempts=len(records),
+            return it
+        visits = []
+        for j, chosen in enumerate(picks):
+            node = tree.nodes[chosen.node]
+            if self._undo is not None:
+                self._undo.selected[node.id] = copy.deepcopy(node)
+            node.forced = False
+            tree.log(EventKind.SELECTED, node.id, it + j, path=chosen.path, forced=chosen.forced)
+            visits.append(_Visit(it + j, node, chosen.forced))
+        self._wave_last = it + len(visits) - 1
+        root = next((v for v in visits if v.node.depth == 0), None)
+        if root is not None and self.grounded and cfg.greedy_candidate and not _runnable(root.node):
+            self._greedy_candidate(root.it)
+        if self._gate(visits):
+            self._backprop(visits)
+            return self._wave_last
+        for v in visits:
+            if v.node.depth >= cfg.max_depth:
+                self._end(v, "max_depth")
+        self._reflect([v for v in visits if v.open and cfg.reflection and v.node.depth > 0])
+        self._expand([v for v in visits if v.open])
+        expanded = [v for v in visits if v.open]
+        self._appraise(
+            [c for v in expanded for c in v.children], [v.it for v in expanded for _ in v.children]
         )
-        return children
+        for v in expanded:
+            v.best = max(v.children, key=lambda n: (n.value, -n.id))
+        if cfg.rollout:
+            self._rollout(expanded)
+        for v in expanded:
+            v.backprop = v.best.id if v.best is not None else None
+        self._backprop(visits)
+        counted = [v.it for v in visits if v.counted]
+        return max(counted) if counted else None
 
-    def _appraise(self, nodes: list[Node], it: int) -> None:
+    def _gate(self, visits: list[_Visit]) -> bool:
+        """Selected nodes at the end gate: refuted ones end, and one that holds ends the search (True)."""
+        cfg = self.config
+        at_gate = [
+            v
+            for v in visits
+            if v.node.depth >= cfg.end_gate_min_depth and not v.forced and v.node.value >= cfg.end_gate
+        ]
+        unchecked = [v for v in at_gate if self.grounded and not self._execution_applied(v.node)]
+        if unchecked:  # written by a human or an older engine: check it now
+            self._ground([v.node for v in unchecked], [v.it for v in unchecked])
+        for v in at_gate:
+            if self.refuted(v.node):  # the critic liked it, the examples say no: never expand it as good
+                self._end(v, "refuted")
+            elif v.node.value >= cfg.end_gate:
+                self._make_terminal(v.node, "end_gate", v.it)
+                v.open = False
+                self._stop("end_gate", self._wave_last)
+                return True
+        return False
+
+    def _end(self, visit: _Visit, reason: str) -> None:
+        """The visit's node becomes a terminal leaf, backed up as it is."""
+        self._make_terminal(visit.node, reason, visit.it)
+        visit.open = False
+        visit.backprop = visit.node.id
+
+    def _backprop(self, visits: list[_Visit]) -> None:
+        for v in visits:
+            if v.backprop is not None:
+                backpropagate(self.tree, v.backprop, v.it)
+
+    def _reflect(self, visits: list[_Visit]) -> None:
+        """ "<end>" or an analysis for each path (one batched call); a deep enough "<end>" ends it."""
+        if not visits:
+            return
+        tree, cfg = self.tree, self.config
+        self._doing("reflect", visits[0].it, _one(visits), last=visits[-1].it)
+        records = self.reasoner.reflect_many([tree.steps(v.node.id) for v in visits])
+        for v, record in zip(visits, records, strict=True):
+            v.node.reflection = record
+            tree.log(EventKind.REFLECTED, v.node.id, v.it, is_end=record.is_end, parsed=record.parsed)
+            if record.is_end and v.node.depth >= cfg.end_gate_min_depth:
+                self._end(v, "refuted" if self.refuted(v.node) else "reflection")
+            else:
+                v.analysis = record.analysis  # a too-shallow "<end>" is no answer: expand it as usual
+
+    def _expand(self, visits: list[_Visit]) -> None:
+        """Propose k steps for each node (one batched call); where all are dropped, ask again
+        (a new seed each call) up to ``propose_retries``; a node left with none ends uncounted."""
+        if not visits:
+            return
+        tree, cfg = self.tree, self.config
+        siblings = {
+            v.node.id: [tree.nodes[c].step for c in v.node.children if not tree.nodes[c].stale]
+            for v in visits
+        }
+        records: dict[int, list[ExpansionRecord]] = {v.node.id: [] for v in visits}
+        steps: dict[int, list[str]] = {}
+        self._doing("propose", visits[0].it, _one(visits), last=visits[-1].it)
+        waiting = visits
+        for _ in range(cfg.propose_retries + 1):
+            asks = [
+                Proposal(tree.steps(v.node.id), v.analysis, cfg.k, siblings[v.node.id], v.it) for v in waiting
+            ]
+            for v, (record, kept) in zip(waiting, self.reasoner.propose_many(asks), strict=True):
+                records[v.node.id].append(record)
+                steps[v.node.id] = kept
+            waiting = [v for v in waiting if not steps[v.node.id]]
+            if not waiting:
+                break
+        for v in visits:
+            node = v.node
+            tries = records[node.id]
+            v.children = [tree.add_child(node.id, s, origin="policy", iteration=v.it) for s in steps[node.id]]
+            record = tries[-1]
+            record.kept = [c.id for c in v.children]
+            record.attempts = len(tries)
+            record.dropped = [d for r in tries for d in r.dropped]
+            record.raws = [raw for r in tries for raw in r.raws]
+            record.tokens = sum(r.tokens for r in tries)
+            node.expansion = record
+            node.expanded = True
+            tree.log(
+                EventKind.EXPANDED,
+                node.id,
+                v.it,
+                children=record.kept,
+                dropped=len(record.dropped),
+                attempts=len(tries),
+            )
+            if not v.children:
+                self._end(v, "no_new_steps")
+                v.counted = False
+
+    def _appraise(self, nodes: list[Node], its: list[int]) -> None:
         """Score new nodes with the critic (one batched call) and, when grounded, with their code's tests."""
-        self._doing("critic", it, nodes[0].parent)
+        if not nodes:
+            return
+        self._doing("critic", its[0], nodes[0].parent if len(set(its)) == 1 else None, last=its[-1])
         records = self.reasoner.critique([self.tree.steps(n.id) for n in nodes])
-        for node, record in zip(nodes, records, strict=True):
+        for node, record, it in zip(nodes, records, its, strict=True):
             node.critic = record
             node.value = record.value
             self.tree.log(
                 EventKind.EVALUATED, node.id, it, score=record.score, parsed=record.parsed, value=record.value
             )
         if self.grounded:
-            self._ground(nodes, it)
+            self._ground(nodes, its)
 
-    def _rollout(self, node: Node, it: int) -> None:
-        """One-step greedy rollout: sample a few next steps, keep the best critic value."""
+    def _rollout(self, visits: list[_Visit]) -> None:
+        """One-step greedy rollout from each visit's best child: sample a few next steps (one call for
+        the wave), score them (one call), keep the best critic value."""
+        bests = [v.best for v in visits if v.best is not None]
+        if not bests:
+            return
         cfg = self.config
-        self._doing("rollout", it, node)
-        steps = self.tree.steps(node.id)
-        proposal, candidates = self.reasoner.propose(steps, "", cfg.rollout_width, iteration=it)
-        critics = self.reasoner.critique([[*steps, c] for c in candidates])
-        best = max((r.value for r in critics), default=None)
-        before = node.value
-        if best is not None:
-            node.value = (1 - cfg.rollout_weight) * node.value + cfg.rollout_weight * best
-        node.rollout = RolloutRecord(
-            iteration=it,
-            prompt=proposal.prompt,
-            candidates=[RolloutCandidate(s, r) for s, r in zip(candidates, critics, strict=True)],
-            best=best,
-            before=before,
-            after=node.value,
-            weight=cfg.rollout_weight,
+        its = [v.it for v in visits if v.best is not None]
+        self._doing("rollout", its[0], bests[0] if len(bests) == 1 else None, last=its[-1])
+        paths = [self.tree.steps(n.id) for n in bests]
+        proposals = self.reasoner.propose_many(
+            [Proposal(steps, "", cfg.rollout_width, (), it) for steps, it in zip(paths, its, strict=True)]
         )
-        self.tree.log(EventKind.ROLLOUT, node.id, it, best=best, before=before, after=node.value)
+        ahead = [
+            [*steps, c] for steps, (_, candidates) in zip(paths, proposals, strict=True) for c in candidates
+        ]
+        critics = iter(self.reasoner.critique(ahead))
+        for node, it, (proposal, candidates) in zip(bests, its, proposals, strict=True):
+            scored = [next(critics) for _ in candidates]
+            best = max((r.value for r in scored), default=None)
+            before = node.value
+            if best is not None:
+                node.value = (1 - cfg.rollout_weight) * node.value + cfg.rollout_weight * best
+            node.rollout = RolloutRecord(
+                iteration=it,
+                prompt=proposal.prompt,
+                candidates=[RolloutCandidate(s, r) for s, r in zip(candidates, scored, strict=True)],
+                best=best,
+                before=before,
+                after=node.value,
+                weight=cfg.rollout_weight,
+            )
+            self.tree.log(EventKind.ROLLOUT, node.id, it, best=best, before=before, after=node.value)
 
-    def _doing(self, phase: str, it: int, node: Node | int | None = None) -> None:
-        self.activity = Activity(phase, it, node.id if isinstance(node, Node) else node)
+    def _doing(self, phase: str, it: int, node: Node | int | None = None, *, last: int | None = None) -> None:
+        node_id = node.id if isinstance(node, Node) else node
+        self.activity = Activity(phase, it, node_id, last=last if last is not None and last > it else None)
 
     # --- ends -----------------------------------------------------------------------
     def _make_terminal(self, node: Node, reason: str, it: int) -> None:
@@ -302,21 +406,24 @@ class Search(Steering):
         ex = node.execution
         return self.grounded and ex is not None and ex.grounding is not None and not ex.grounding.passed
 
-    def _write_code(self, nodes: list[Node], it: int) -> None:
-        todo = [n for n in nodes if not _runnable(n)]
-        if todo:
-            self._doing("code", it, todo[0].id if len(todo) == 1 else todo[0].parent)
-        for node, record in zip(
-            todo, self.reasoner.to_code_many([self.tree.steps(n.id) for n in todo]), strict=True
-        ):
+    def _write_code(self, nodes: list[Node], its: int | list[int]) -> None:
+        """Code for each node without runnable code (one batched call); ``its`` stamps each node's event."""
+        its = its if isinstance(its, list) else [its] * len(nodes)
+        todo = [(n, it) for n, it in zip(nodes, its, strict=True) if not _runnable(n)]
+        if not todo:
+            return
+        first, last = todo[0][1], todo[-1][1]
+        self._doing("code", first, todo[0][0].id if len(todo) == 1 else None, last=last)
+        records = self.reasoner.to_code_many([self.tree.steps(n.id) for n, _ in todo])
+        for (node, it), record in zip(todo, records, strict=True):
             node.code = record
             self.tree.log(EventKind.CODE, node.id, it, source=record.source, truncated=record.truncated)
 
-    def _ground(self, nodes: list[Node], it: int) -> None:
+    def _ground(self, nodes: list[Node], its: list[int]) -> None:
         """Code for each path (one batched call), its tests in the sandbox, and the reward as its value."""
-        self._write_code(nodes, it)
+        self._write_code(nodes, its)
         records = self._run_tests(nodes, self.config.exec_weight)
-        for node, record in zip(nodes, records, strict=True):
+        for node, record, it in zip(nodes, records, its, strict=True):
             node.execution = record
             node.value = record.reward
             self._log_execution(node, record, it)
@@ -327,7 +434,8 @@ class Search(Steering):
         """Each node's code on the tests (the one place that passes the config's test knobs)."""
         cfg = self.config
         if self.activity is not None:
-            self._doing("tests", self.activity.iteration, nodes[0].id if len(nodes) == 1 else nodes[0].parent)
+            now = self.activity
+            self._doing("tests", now.iteration, nodes[0].id if len(nodes) == 1 else None, last=now.last)
         critics = [critic if critic is not None else n.critic.value if n.critic else n.value for n in nodes]
         return ground_many(
             self.tree.problem,

@@ -1,7 +1,8 @@
 """The LLM side of SRA-MCTS: how steps are proposed, reflected on, scored and turned into code.
 
 The search algorithm (``core/search/mcts.py``) never talks to a model; it asks a
-``Reasoner``. Every method makes exactly one batched backend call and returns
+``Reasoner``. Every method makes at most one batched backend call (the ``_many`` forms carry a wave's
+paths in that one call; none when given nothing) and returns
 records that keep the exact prompt and raw reply. Each call's seed derives from
 the tree's call counter, so a search is reproducible from its config seed.
 
@@ -14,6 +15,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from core.config import SearchConfig
 from core.llm import MAX_TOP_LOGPROBS, ChatMessage, GenerationRequest, GenerationResult, LLMBackend
@@ -26,7 +28,19 @@ from core.tree.records import CodeRecord, CriticRecord, DroppedStep, ExpansionRe
 from core.worked_examples import EXAMPLES, PROBLEM
 
 NO_STEPS = "(no steps yet)"
+SEED_STRIDE = 7919  # a prime: requests of one call get seeds no later call repeats soon
 NO_ANALYSIS = "(none)"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What one expansion asks for: ``n`` next steps after ``steps``, guided by ``analysis``."""
+
+    steps: Sequence[str]
+    analysis: str
+    n: int
+    siblings: Sequence[str] = ()
+    iteration: int = 0
 
 
 class Reasoner:
@@ -38,25 +52,43 @@ class Reasoner:
 
     # --- one backend call each -------------------------------------------------
     def reflect(self, steps: Sequence[str]) -> ReflectionRecord:
+        [record] = self.reflect_many([steps])
+        return record
+
+    def reflect_many(self, paths: Sequence[Sequence[str]]) -> list[ReflectionRecord]:
+        """ "<end>" or an analysis for each path, in one batched call."""
+        if not paths:
+            return []
         cfg = self.config
-        prompt = self._render("reflect", steps)
         prefill = cfg.prompts.reflect_prefill
-        req = self._request(
-            prompt, "reflect", cfg.reflection_max_tokens, stop=cfg.reflection_stop, prefill=prefill
-        )
-        [res] = self._call([req])
-        raw = prefill + res.completions[0].text
-        verdict = parse_reflection(raw)
-        return ReflectionRecord(
-            prompt=res.prompt_text,
-            raw=raw,
-            is_end=verdict.is_end,
-            analysis=verdict.analysis,
-            parsed=verdict.parsed,
-            note=verdict.note,
-            tokens=res.completion_tokens,
-            latency_s=res.latency_s,
-        )
+        requests = [
+            self._request(
+                self._render("reflect", steps),
+                "reflect",
+                cfg.reflection_max_tokens,
+                stop=cfg.reflection_stop,
+                prefill=prefill,
+                index=i,
+            )
+            for i, steps in enumerate(paths)
+        ]
+        records = []
+        for res in self._call(requests):
+            raw = prefill + res.completions[0].text
+            verdict = parse_reflection(raw)
+            records.append(
+                ReflectionRecord(
+                    prompt=res.prompt_text,
+                    raw=raw,
+                    is_end=verdict.is_end,
+                    analysis=verdict.analysis,
+                    parsed=verdict.parsed,
+                    note=verdict.note,
+                    tokens=res.completion_tokens,
+                    latency_s=res.latency_s,
+                )
+            )
+        return records
 
     def propose(
         self, steps: Sequence[str], analysis: str, n: int, siblings: Sequence[str] = (), iteration: int = 0
@@ -66,24 +98,43 @@ class Reasoner:
         Returns the record (its ``kept`` list is filled by the caller once the
         children have ids) and the usable steps in sample order.
         """
+        [out] = self.propose_many([Proposal(steps, analysis, n, siblings, iteration)])
+        return out
+
+    def propose_many(self, asks: Sequence[Proposal]) -> list[tuple[ExpansionRecord, list[str]]]:
+        """:meth:`propose` for several paths (a wave's expansions), in one batched call."""
+        if not asks:
+            return []
         cfg = self.config
-        number = len(steps) + 1
-        prompt = self._render("propose", steps, analysis=analysis or NO_ANALYSIS, step_number=number)
-        prefill = cfg.prompts.propose_prefill.format(step_number=number)
-        req = self._request(
-            prompt,
-            "propose",
-            cfg.step_max_tokens,
-            n=n,
-            temperature=cfg.temperature,
-            stop=cfg.step_stop,
-            prefill=prefill,
-        )
-        [res] = self._call([req])
-        raws = [prefill + c.text for c in res.completions]
-        seen = {step_key(s) for s in steps}
+        prefills = [cfg.prompts.propose_prefill.format(step_number=len(a.steps) + 1) for a in asks]
+        requests = [
+            self._request(
+                self._render(
+                    "propose", a.steps, analysis=a.analysis or NO_ANALYSIS, step_number=len(a.steps) + 1
+                ),
+                "propose",
+                cfg.step_max_tokens,
+                n=a.n,
+                temperature=cfg.temperature,
+                stop=cfg.step_stop,
+                prefill=prefill,
+                index=i,
+            )
+            for i, (a, prefill) in enumerate(zip(asks, prefills, strict=True))
+        ]
         instructions = self._instructions()
-        known_siblings = {step_key(s) for s in siblings}
+        return [
+            self._proposal(a, res, prefill, instructions)
+            for a, res, prefill in zip(asks, self._call(requests), prefills, strict=True)
+        ]
+
+    @staticmethod
+    def _proposal(
+        ask: Proposal, res: GenerationResult, prefill: str, instructions: str
+    ) -> tuple[ExpansionRecord, list[str]]:
+        raws = [prefill + c.text for c in res.completions]
+        seen = {step_key(s) for s in ask.steps}
+        known_siblings = {step_key(s) for s in ask.siblings}
         kept: list[str] = []
         dropped: list[DroppedStep] = []
         for raw in raws:
@@ -100,7 +151,7 @@ class Reasoner:
             else:
                 kept.append(step)
         record = ExpansionRecord(
-            iteration=iteration,
+            iteration=ask.iteration,
             prompt=res.prompt_text,
             raws=raws,
             kept=[],
@@ -126,8 +177,9 @@ class Reasoner:
                 stop=cfg.critic_stop,
                 prefill=prefill,
                 top_logprobs=MAX_TOP_LOGPROBS if want_distribution else 0,
+                index=i,
             )
-            for p in paths
+            for i, p in enumerate(paths)
         ]
         records = []
         for res in self._call(requests):
@@ -210,8 +262,9 @@ class Reasoner:
                 cfg.code_max_tokens,
                 stop=cfg.code_stop,
                 prefill=prefill,
+                index=i,
             )
-            for steps in paths
+            for i, steps in enumerate(paths)
         ]
         return [self._code_record(res, prefill) for res in self._call(requests)]
 
@@ -280,7 +333,10 @@ class Reasoner:
         stop: tuple[str, ...] = (),
         prefill: str = "",
         top_logprobs: int = 0,
+        index: int = 0,
     ) -> GenerationRequest:
+        """One request; ``index`` (its place in a batched call) varies the seed, so engines that seed
+        each request apart (vLLM) do not repeat one sample stream across a call's requests."""
         messages = (
             ChatMessage("system", self.config.prompts.system),
             *self._example(tag),
@@ -293,7 +349,7 @@ class Reasoner:
             top_p=self.config.top_p if temperature > 0 else 1.0,
             max_tokens=max_tokens,
             stop=stop,
-            seed=(self.config.seed * 1_000_003 + self.usage.calls) % (2**31),
+            seed=(self.config.seed * 1_000_003 + self.usage.calls + SEED_STRIDE * index) % (2**31),
             tag=tag,
             prefill=prefill,
             top_logprobs=top_logprobs,

@@ -144,7 +144,7 @@ class Steering:
 
     def _score(self, node: Node) -> None:
         """The critic's value and, in a grounded search, its code's tests: as for any new child."""
-        self._appraise([node], self.tree.iteration)
+        self._appraise([node], [self.tree.iteration])
 
-    def _appraise(self, nodes: list[Node], it: int) -> None:  # the search's own (core/search/mcts.py)
+    def _appraise(self, nodes: list[Node], its: list[int]) -> None:  # the search's own (core/search/mcts.py)
         raise NotImplementedError

@@ -80,6 +80,10 @@ def tree_at(tree: Tree, iteration: int) -> Tree:
     if iteration < last:
         out.stopped = stopped
         out.usage = _usage(out, iteration)
+    # A wave logs its iterations' events interleaved (all selections, then all reflections, ...), so the
+    # events up to a mid-wave iteration need not be a prefix of the log: number them as a log of their own.
+    for seq, event in enumerate(out.events):
+        event.seq = seq
     return out
 
 

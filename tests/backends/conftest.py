@@ -1,4 +1,4 @@
-"""Fixtures of the backend tests: a real vLLM server, started once for this package."""
+"""Fixtures of the backend tests: the fast engine (a real local vLLM server), started once for this package."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from tests.conftest import TINY
 
 
 @pytest.fixture(scope="package")
-def vllm_server(tmp_path_factory):
-    """A real vLLM OpenAI-compatible server on 127.0.0.1 serving the tiny embedded model (~90 s to start).
+def fast_engine():
+    """``--engine vllm`` for real: a vLLM OpenAI-compatible server on 127.0.0.1 serving the tiny embedded
+    model (~90 s to start), through the backend the studio and the CLI build.
 
     Package-scoped: it stops when the backend tests are done, since its idle worker still takes a
     share of the CPU that the rest of the suite needs.
@@ -19,8 +20,8 @@ def vllm_server(tmp_path_factory):
     Needs ``.venv-vllm`` (``make vllm-env``; ``make test`` builds it). Without it the test is skipped,
     except under CI, where that is a failure.
     """
-    from core.backends.embedded import embedded_model_dir
-    from core.backends.vllm_server import VLLMServer, vllm_python
+    from core.backends.local_vllm import LocalVLLMBackend
+    from core.backends.vllm_server import vllm_python
 
     python = vllm_python()
     if not python.exists():
@@ -28,8 +29,12 @@ def vllm_server(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    log = tmp_path_factory.mktemp("vllm") / "server.log"
-    server = VLLMServer(python, embedded_model_dir(TINY), served_name=TINY, log_path=log)
-    server.start()
-    yield server
-    server.stop()
+    engine = LocalVLLMBackend(TINY)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="package")
+def vllm_server(fast_engine):
+    """The fast engine's server (its port, base URL and process), for tests that talk to it directly."""
+    return fast_engine.server

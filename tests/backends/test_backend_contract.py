@@ -1,4 +1,5 @@
-"""One contract for every backend: transformers, vLLM in-process, and an OpenAI-compatible server.
+"""One contract for every backend: transformers, vLLM in-process, an OpenAI-compatible server, and the
+fast engine (``--engine vllm``: that server started and owned by the backend itself).
 
 Each case runs against the real tiny embedded model (SmolLM2-135M). The vLLM kinds need the vLLM environment
 (``make vllm-env``): the in-process case runs inside ``.venv-vllm`` (``make test`` runs this
@@ -20,7 +21,7 @@ from tests.conftest import TINY
 
 pytestmark = pytest.mark.slow
 
-KINDS = os.environ.get("SRA_CONTRACT_KINDS", "transformers,vllm,openai").split(",")
+KINDS = os.environ.get("SRA_CONTRACT_KINDS", "transformers,vllm,openai,vllm-server").split(",")
 COUNT = (ChatMessage("user", "Count from 1 to 10, separated by commas."),)
 SCORE = (  # the shape of the critic's prompt (core/prompts.py), fixed here so the contract does not move with it
     ChatMessage(
@@ -43,6 +44,8 @@ def backend(request):
         backend = load_backend("vllm", TINY, max_model_len=2048)
         yield backend
         backend.close()
+    elif kind == "vllm-server":
+        yield request.getfixturevalue("fast_engine")  # the package's own: it stops with the package
     else:
         server = request.getfixturevalue("vllm_server")
         backend = load_backend("openai", "", base_url=server.base_url)
@@ -228,6 +231,9 @@ def test_an_unknown_model_is_model_not_available(kind, request):
     elif kind == "transformers":
         with pytest.raises(ModelNotAvailable, match="no/such-model"):
             load_backend("transformers", "/no/such-model")
+    elif kind == "vllm-server":  # refused before any server starts
+        with pytest.raises(ModelNotAvailable, match="no/such-model"):
+            load_backend("vllm-server", "/no/such-model")
     else:
         server = request.getfixturevalue("vllm_server")
         with pytest.raises(ModelNotAvailable, match="no-such-model.*smollm2-135m"):

@@ -48,7 +48,7 @@ def test_ucb_terms_match_hand_computation(make_search):
 
 def test_unvisited_children_are_tried_before_a_better_visited_one(make_search):
     backend = ScriptedBackend(proposals=[["A (score 6)", "B (score 2)", "C (score 8)"]])
-    search = make_search(backend)
+    search = make_search(backend, width=1)
     search.step()  # C is the best child and gets the visit
     a_id, b_id, c_id = search.tree.root.children
     order = [selected(search.step())[0] for _ in range(2)]
@@ -74,6 +74,7 @@ def test_backprop_is_visit_weighted_mean_of_live_children(make_search):
         ScriptedBackend(proposals=[["A (score 6)", "B (score 9)"], ["A1 (score 2)", "A2 (score 4)"]]),
         k=2,
         end_gate=1.0,
+        width=1,
     )
     search.step()  # B (0.9) visited: root = 0.9
     tree = search.tree
@@ -102,7 +103,7 @@ def test_pruned_subtree_is_never_selected(make_search):
 
 
 def test_forced_node_is_selected_next_and_expanded_again(make_search):
-    search = make_search(end_gate=1.0)
+    search = make_search(end_gate=1.0, width=1)
     search.step()
     search.step()
     worst = min(search.tree.root.children, key=lambda i: search.tree.nodes[i].value)
@@ -201,7 +202,7 @@ def test_rollout_blends_best_candidate(make_search):
 
 def test_k_children_come_from_one_call_and_critic_is_batched(make_search):
     backend = ScriptedBackend()
-    search = make_search(backend, k=3, rollout=True, reflection=True, end_gate=1.0)
+    search = make_search(backend, k=3, rollout=True, reflection=True, end_gate=1.0, width=1)
     search.step()
     search.step()
     proposals = backend.calls_with("propose")
@@ -263,7 +264,7 @@ def test_config_errors_name_the_field():
 
 
 def test_budget_stops_and_can_be_extended(make_search):
-    search = make_search(max_iterations=2, end_gate=1.0)
+    search = make_search(max_iterations=2, end_gate=1.0, width=1)
     search.run()
     assert search.tree.stopped == "max_iterations" and search.tree.iteration == 2
     assert search.can_continue()

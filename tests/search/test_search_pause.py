@@ -32,16 +32,16 @@ def nodes_and_values(search) -> str:
     return json.dumps(search.tree.to_dict()["nodes"], sort_keys=True)
 
 
+@pytest.mark.parametrize("width", [1, 4])
 @pytest.mark.parametrize("phase", ["reflect", "propose", "critique", "rollout"])
-def test_a_failure_in_any_phase_undoes_the_iteration(make_search, phase):
-    # calls per iteration after the first: reflect, propose, critique, rollout-propose, rollout-critique
+def test_a_failure_in_any_phase_undoes_the_iteration(make_search, phase, width):
+    # calls per wave after the first: reflect, propose, critique, rollout-propose, rollout-critique
     offset = {"reflect": 0, "propose": 1, "critique": 2, "rollout": 3}[phase]
-    warmup = make_search(FailOnCall(set()), reflection=True, rollout=True, max_iterations=10)
+    knobs = {"reflection": True, "rollout": True, "max_iterations": 10, "width": width}
+    warmup = make_search(FailOnCall(set()), **knobs)
     warmup.run(2)
     calls_for_two = warmup.backend.count
-    search = make_search(
-        FailOnCall({calls_for_two + offset}), reflection=True, rollout=True, max_iterations=10
-    )
+    search = make_search(FailOnCall({calls_for_two + offset}), **knobs)
     search.run(2)
     before, events_before = nodes_and_values(search), len(search.tree.events)
     with pytest.raises(SearchPaused, match="iteration 3.*unreachable"):
@@ -53,7 +53,9 @@ def test_a_failure_in_any_phase_undoes_the_iteration(make_search, phase):
     search.step()  # resumes: the same iteration, now complete
     kinds = [e.kind for e in search.tree.events[events_before:]]
     assert kinds[:3] == [EventKind.PAUSED, EventKind.RESUMED, EventKind.SELECTED]
-    assert search.tree.iteration == 3 and not search.paused
+    wave = [e.node for e in search.tree.events[events_before:] if e.kind is EventKind.SELECTED]
+    assert search.tree.iteration == 2 + len(wave) and not search.paused
+    assert len(wave) == 1 if width == 1 else len(wave) > 1
     steps = {(n["id"], n["step"]) for n in json.loads(before)}
     assert steps < {(n["id"], n["step"]) for n in json.loads(nodes_and_values(search))}
     search.tree.validate()

@@ -237,7 +237,8 @@ def test_a_paused_and_resumed_search_equals_an_uninterrupted_one():
 # 8. Replay shows the grounded values --------------------------------------------------------------------------
 
 
-def test_replay_of_a_grounded_search_equals_the_live_tree_at_every_iteration():
+@pytest.mark.parametrize("width", [1, 4])
+def test_replay_of_a_grounded_search_equals_the_live_tree_after_every_wave(width):
     # before: tree_at ignored EXECUTED events, so it showed critic values where the live tree had rewards
     class Alternating(ScriptedBackend):
         def _answer(self, req):
@@ -245,13 +246,22 @@ def test_replay_of_a_grounded_search_equals_the_live_tree_at_every_iteration():
                 self.code = GOOD if len(self.calls) % 3 else WRONG
             return super()._answer(req)
 
-    search = grounded(Alternating(), k=2, rollout=True, end_gate=1.0, greedy_candidate=True, max_iterations=5)
+    search = grounded(
+        Alternating(),
+        k=2,
+        rollout=True,
+        end_gate=1.0,
+        greedy_candidate=True,
+        max_iterations=5 * width,
+        width=width,
+    )
     live = {0: snapshot(search.tree)}
-    for it in range(1, 6):
+    for wave in range(1, 6):
         search.step()
-        if it == 3:
+        if wave == 3:
             search.execute(search.tree.root.children[0])  # a check by hand is replayed too
-        live[it] = snapshot(search.tree)
+        live[search.tree.iteration] = snapshot(search.tree)
+    assert len(live) == 6
     values = {n.execution.reward for n in search.tree.nodes.values() if n.execution and n.execution.applied}
     assert len(values) > 1  # the rewards differ, so a replay that drops them would show
     for it, snap in live.items():

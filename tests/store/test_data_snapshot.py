@@ -24,16 +24,18 @@ def test_a_copy_taken_mid_write_is_whole_and_keeps_the_other_files(tmp_path):
     (src / "experiments" / "x").mkdir(parents=True)
     (src / "experiments" / "x" / "state.json").write_text("{}")
     store = Store(src / "studio.db")
-    stop = threading.Event()
+    stop, wrote = threading.Event(), threading.Event()
 
     def write() -> None:
         tables = EvalTables(Store(store.path))
         while not stop.is_set():
             tables.save_eval(EvalResult(EvalSpec(("HumanEval/0",)), [], {}, 0.0, 0.0, "m", None))
+            wrote.set()
 
     writer = threading.Thread(target=write)
     writer.start()
     try:
+        assert wrote.wait(30)  # a busy machine may start the writer late: copy once it has written
         for _ in range(3):
             snapshot_module.snapshot(src, dst)
     finally:

@@ -37,7 +37,7 @@ def reloaded(store: Store, run_id: str) -> str:
 
 
 def test_round_trip_after_each_iteration_and_steering(store, make_search):
-    search = make_search(max_iterations=8, end_gate=1.0)
+    search = make_search(max_iterations=8, end_gate=1.0, width=1)
     store.save_tree("r1", search.tree, owner="alice")
     assert reloaded(store, "r1") == search.tree.to_json()
     for it in range(1, 7):
@@ -87,7 +87,9 @@ def test_a_save_at_500_nodes_writes_only_what_changed(store):
     from core.search.mcts import Search
 
     search = Search.start(
-        get_problem("HumanEval/0"), SearchConfig(seed=0, end_gate=1.0, max_iterations=400), ScriptedBackend()
+        get_problem("HumanEval/0"),
+        SearchConfig(seed=0, end_gate=1.0, max_iterations=400, width=1),  # one path changes per step
+        ScriptedBackend(),
     )
     while len(search.tree.nodes) < 500 and not search.finished:
         search.step()

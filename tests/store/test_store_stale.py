@@ -45,7 +45,7 @@ def stored(path: Path, run_id: str) -> tuple[int, int, int, str]:
 def saved_run(path: Path, make_search, iterations: int = 3) -> int:
     """A run "r" saved after each of ``iterations`` iterations; returns its version."""
     store = Store(path)
-    search = make_search(max_iterations=20, end_gate=1.0)
+    search = make_search(max_iterations=20, end_gate=1.0, width=1)
     for _ in range(iterations):
         search.step()
         store.save_tree("r", search.tree)

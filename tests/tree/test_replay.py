@@ -9,38 +9,49 @@ from core.tree.snapshot import snapshot
 from tests.scripted import ScriptedBackend
 
 
-def steer_and_record(make_search):
-    """Run a steered search; return it with the live snapshot taken after each iteration (and its steering)."""
+def steer_and_record(make_search, width: int = 1):
+    """Run a steered search of 8 waves; return it with the live snapshot taken after each wave (and its
+    steering), keyed by the iteration the tree stood at."""
     backend = ScriptedBackend(reflections=["Analysis: go on.", "Analysis: go on.", "<end>"])
-    search = make_search(backend, k=3, reflection=True, rollout=True, end_gate=1.0, max_iterations=50)
+    search = make_search(
+        backend, k=3, reflection=True, rollout=True, end_gate=1.0, max_iterations=50, width=width
+    )
     live = {}
     search.add_step(0, "Think about negative numbers first. (score 4)")  # steering before iteration 1
     live[0] = snapshot(search.tree)
-    for it in range(1, 9):
+    for wave in range(1, 9):
         search.step()
         tree = search.tree
-        if it == 2:
+        if wave == 2:
             search.prune(tree.root.children[-1])
-        if it == 3:
+        if wave == 3:
             parent = next(n for n in tree.nodes.values() if n.depth == 1 and n.children and not n.pruned)
             search.edit(parent.id, "Add the two numbers, then check the type. (score 3)")
-        if it == 5:
+        if wave == 5:
             search.unprune(next(n.id for n in tree.nodes.values() if n.pruned))
             search.add_step(tree.root.children[0], "Return a + b. (score 9)")
-        if it == 6:
+        if wave == 6:
             open_kids = [i for i in tree.root.children if tree.status(i) == "open"]
             search.force(min(open_kids, key=lambda i: tree.nodes[i].value))
             search.write_code()
-        live[it] = snapshot(search.tree)
+        live[tree.iteration] = snapshot(search.tree)
     return search, live
 
 
-def test_replay_equals_live_tree_after_every_iteration(make_search):
-    search, live = steer_and_record(make_search)
+@pytest.mark.parametrize("width", [1, 2, 4, 8])
+def test_replay_equals_live_tree_after_every_wave(make_search, width):
+    search, live = steer_and_record(make_search, width)
     tree = search.tree
-    assert iterations(tree) == 8
+    assert iterations(tree) == tree.iteration
+    assert len(live) == 9  # every wave counted at least one iteration
+    if width == 1:
+        assert iterations(tree) == 8
+    else:
+        assert iterations(tree) > 8  # later waves select several nodes
     for it, snap in live.items():
         assert snapshot(tree_at(tree, it)) == snap, f"iteration {it}"
+    for it in range(iterations(tree) + 1):  # inside a wave too: a tree that holds together
+        tree_at(tree, it).validate()
 
 
 def test_replay_at_the_last_iteration_is_the_live_tree(make_search):

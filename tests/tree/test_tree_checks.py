@@ -385,6 +385,8 @@ CONFIGS = {
     "end gate": {"end_gate": 0.5, "end_gate_min_depth": 1},
     "deep and narrow": {"k": 1, "max_depth": 3},
     "distribution critic": {"critic_value": "distribution"},
+    "sequential": {"width": 1},
+    "wide": {"width": 8, "max_iterations": 12},
 }
 
 

@@ -29,7 +29,7 @@ from ui.search_tab import pick_problem as prompt_of
 from ui.sessions import BackendPool
 
 MARKER = "MARKER-7f3c-never-sent"
-KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, '{"end_gate": 1.0}']  # the adapter follows
+KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, 1, '{"end_gate": 1.0}']  # the adapter follows
 PROBLEM = ["HumanEval/0", prompt_of("HumanEval/0")]
 EVAL_FORM = ["HumanEval/0-1", "", "greedy", 1, 0.0, "1", 2, "quick demo"]
 

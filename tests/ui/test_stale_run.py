@@ -17,7 +17,7 @@ from ui.sessions import BackendPool
 def test_a_run_saved_by_another_process_is_reloaded_from_history(tmp_path):
     db = tmp_path / "studio.db"
     ctx = StudioContext(backends=BackendPool(loader=lambda kind, model: ScriptedBackend()), store=Store(db))
-    cfg = SearchConfig(reflection=False, rollout=False, max_iterations=10, end_gate=1.0)
+    cfg = SearchConfig(reflection=False, rollout=False, max_iterations=10, end_gate=1.0, width=1)
     run = ctx.runs.get(ctx.runs.add(Search.start(get_problem("HumanEval/0"), cfg, ScriptedBackend())))
     run.search.step()
     act.save(ctx, run)

@@ -18,7 +18,7 @@ from ui.context import StudioContext
 from ui.search_tab import pick_problem as prompt_of
 from ui.sessions import BackendPool
 
-KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, '{"end_gate": 1.0}', ""]
+KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, 1, '{"end_gate": 1.0}', ""]
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,7 @@ def test_bad_requests_get_clear_errors(studio):
             0.5,
             0.7,
             0,
+            1,
             "{oops",
             "",
             api_name="/new_search",
@@ -206,11 +207,11 @@ def test_open_in_search_sets_the_left_panel_to_the_run(tmp_path):
     _, url, _ = app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
     try:
         c = Client(url, verbose=False)
-        knobs = ["quick demo", 3, 2, 0.25, 0.5, 9, '{"end_gate": 1.0}', ""]
+        knobs = ["quick demo", 3, 2, 0.25, 0.5, 9, 3, '{"end_gate": 1.0}', ""]
         run_id = c.predict("HumanEval/5", prompt_of("HumanEval/5"), *knobs, api_name="/new_search")[0]
         out = c.predict(run_id, api_name="/open_run")
-        picker, text, preset_name, its, k, c_, temp, seed, overrides = out[8:17]
-        assert (picker, preset_name, its, k, c_, temp, seed) == (
+        picker, text, preset_name, its, k, c_, temp, seed, width, overrides = out[8:18]
+        assert (picker, preset_name, its, k, c_, temp, seed, width) == (
             "HumanEval/5",
             "quick demo",
             3,
@@ -218,6 +219,7 @@ def test_open_in_search_sets_the_left_panel_to_the_run(tmp_path):
             0.25,
             0.5,
             9,
+            3,
         )
         assert text.strip() == prompt_of("HumanEval/5").strip() and json.loads(overrides) == {"end_gate": 1.0}
     finally:

@@ -18,7 +18,7 @@ from ui.context import StudioContext
 from ui.search_tab import pick_problem as prompt_of
 from ui.sessions import BackendPool
 
-KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, '{"end_gate": 1.0}', ""]
+KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, 1, '{"end_gate": 1.0}', ""]
 FILTERS = ["", "", "", "", "any time", ""]
 
 

@@ -34,7 +34,7 @@ def test_picked_problem_is_used_unless_edited():
 
 
 def test_run_streams_each_iteration_and_pause_stops_it(ctx):
-    run = make_run(ctx)
+    run = make_run(ctx, width=1)
     steps = 0
     for line in act.run_iterations(run, 5):
         if line is not None:
@@ -133,7 +133,7 @@ def test_a_run_reports_its_phase_while_an_iteration_is_in_flight():
     assert lines, "no progress line while the model was busy"
     assert any("proposing next steps" in line for line in lines)
     assert any("scoring the new steps" in line for line in lines)
-    assert any("2 of 2 this run" in line and "s left" in line for line in lines)  # an ETA after one iteration
+    assert any("1 of 2 done this run" in line and "s left" in line for line in lines)  # an ETA after one
 
 
 def test_a_problem_too_long_for_the_model_is_refused_at_new_search(ctx):
