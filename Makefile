@@ -52,7 +52,7 @@ lint: setup
 # for vllm.LLM in-process (the HTTP server cases run in the first pass, against a server from .venv-vllm).
 test: lint vllm-env
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(BIN)/python -m pytest -m "not heavy" -q $(ARGS)
+	$(BIN)/python -m pytest -m "not heavy" -q --durations=25 $(ARGS)
 	SRA_CONTRACT_KINDS=vllm $(VLLM_VENV)/bin/python -m pytest -m slow -q -p no:cacheprovider tests/backends/test_backend_contract.py
 	@# the hostile-code suite again as an unprivileged uid (the laptop case); as non-root the first pass was that
 	if [ "$$(id -u)" = 0 ]; then $(BIN)/python .ci/as_user.py 4242 -- $(BIN)/python -m pytest -m "not heavy" -q -p no:cacheprovider \

@@ -12,7 +12,11 @@ reply back from the trees:
   and the share cut off by the token limit.
 
     python bench/prompt_fit.py                                # the default model
+    python bench/prompt_fit.py --engine vllm                  # the same, on the fast engine
     python bench/prompt_fit.py --model smollm2-135m --out /tmp/fit.md
+
+A problem whose tree is already in the folder is read back, not searched again, so a stopped run
+goes on where it stopped.
 
 It writes ``bench/results/prompt_fit_<model>.md`` with the commit and the CPU, and each tree to
 ``bench/results/prompt_fit_<model>/`` so the numbers can be checked reply by reply.
@@ -74,7 +78,7 @@ def share(part: int, whole: int) -> str:
     return f"{part}/{whole} ({part / whole:.0%})" if whole else "-"
 
 
-def table(model: str, counts: dict[str, Counter], seconds: float, problems: list[str]) -> str:
+def table(model: str, counts: dict[str, Counter], seconds: float, problems: list[str], how: str = "") -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -90,7 +94,7 @@ def table(model: str, counts: dict[str, Counter], seconds: float, problems: list
             f"# Prompt fit of `{model}` (`bench/prompt_fit.py`)",
             "",
             f"Commit {commit}; CPU: {cpu_name()}; problems {problems[0]}..{problems[-1]} ({len(problems)}, declared "
-            f"before the run); preset '{GROUNDED}', 3 iterations, seed 0; {seconds:.0f} s.",
+            f"before the run); preset '{GROUNDED}', 3 iterations, seed 0; {how}{seconds:.0f} s.",
             "",
             "| role | replies | parsed / kept | notes |",
             "|---|---|---|---|",
@@ -110,24 +114,32 @@ def main() -> int:
     ap.add_argument("--model", default="embedded")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--out", type=Path, help="the table (default: bench/results/prompt_fit_<model>.md)")
+    ap.add_argument("--engine", default="in-process", help="in-process (default) or vllm (the fast engine)")
     args = ap.parse_args()
-    from core.backends import load_backend
+    from core.backends import engine_backend, load_backend
 
     name = key_of(args.model) or Path(args.model).name
     trees_dir = RESULTS / f"prompt_fit_{name}"
     trees_dir.mkdir(parents=True, exist_ok=True)
-    backend = load_backend("transformers", args.model)
+    backend = None
     config = preset(GROUNDED).replace(max_iterations=args.iterations, seed=0)
     problems = list(split(DECLARED))
     trees = []
     started = time.monotonic()
     for pid in problems:
+        saved = trees_dir / f"{pid.replace('/', '_')}.json"
+        if saved.exists():
+            trees.append(Tree.from_json(saved.read_text(encoding="utf-8")))
+            continue
+        if backend is None:
+            backend = load_backend(engine_backend(args.engine), args.model)
         search = Search.start(get_problem(pid), config, backend)
         search.run()
         trees.append(search.tree)
-        (trees_dir / f"{pid.replace('/', '_')}.json").write_text(search.tree.to_json(), encoding="utf-8")
+        saved.write_text(search.tree.to_json(), encoding="utf-8")
         print(f"{pid}: {len(search.tree.nodes)} nodes ({time.monotonic() - started:.0f} s)", file=sys.stderr)
-    text = table(name, role_counts(trees), time.monotonic() - started, problems)
+    how = f"engine {args.engine}, width {config.width}; "
+    text = table(name, role_counts(trees), time.monotonic() - started, problems, how)
     (args.out or RESULTS / f"prompt_fit_{name}.md").write_text(text, encoding="utf-8")
     print(text)
     return 0

@@ -6,6 +6,11 @@ request; the system prompt, problem and path for the k critic prompts of one exp
 run through the model once to fill a KV cache, which is copied to every row, so on a CPU,
 where encoding long prompts dominates, a batched expansion costs far less than k calls.
 
+Across calls, the KV caches of the last few shared prefixes are kept (``PREFIX_CACHE_ENTRIES``):
+every role's prompt of a search starts with the same system prompt and problem, so a later call
+crops the cached prefix it agrees with longest and computes only the rest. ``prefix_stats``
+counts the prompt tokens computed and those taken from this cache.
+
 Example::
 
     backend = TransformersBackend()                        # embedded model, CPU or CUDA
@@ -16,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import os
@@ -53,6 +59,8 @@ from core.machine import native_bf16
 log = logging.getLogger(__name__)
 
 MIN_SHARED_PREFIX = 8  # below this, a separate prefix pass costs more than it saves
+PREFIX_CACHE_ENTRIES = 4  # cached prefixes kept across calls (a few searches' problems)
+MIN_CACHED_PREFIX = 32  # a shorter agreement with a cached prefix is not worth copying it
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -79,6 +87,8 @@ class TransformersBackend:
         self.dtype = _resolve_dtype(dtype, self.device)
         # Set to False to encode every row's prompt separately (used to check and measure the reuse).
         self.prefix_reuse = True
+        self._prefixes: list[tuple[list[int], DynamicCache]] = []  # most recent last
+        self.prefix_stats = {"computed": 0, "cached": 0}  # prompt tokens of shared prefixes
         self._lock = threading.Lock()
         start = time.perf_counter()
         try:
@@ -174,7 +184,7 @@ class TransformersBackend:
         if temperature > 0:
             # top_k off: the protocol only has top_p, and hub generation configs may set top_k.
             kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
-        shared = _common_prefix(encoded) if self.prefix_reuse and len(rows) > 1 else 0
+        shared = _common_prefix(encoded) if self.prefix_reuse else 0
         if shared >= MIN_SHARED_PREFIX:
             ids, mask = self._shared_prefix_rows(encoded, rows, shared, kwargs)
         else:
@@ -238,9 +248,17 @@ class TransformersBackend:
         The n samples of one prompt and the k critic prompts of one expansion (which differ
         only in their last step) both take this path.
         """
-        prefix = torch.tensor([encoded[rows[0]][:shared]], device=self.device)
-        cache = DynamicCache(config=self.model.config)
-        self.model(input_ids=prefix, past_key_values=cache, use_cache=True, **self._last_logit_only)
+        tokens = encoded[rows[0]][:shared]
+        prefix = torch.tensor([tokens], device=self.device)
+        cache, known = self._cached_prefix(tokens)
+        if known < shared:
+            self.model(
+                input_ids=prefix[:, known:], past_key_values=cache, use_cache=True, **self._last_logit_only
+            )
+        self.prefix_stats["computed"] += shared - known
+        self.prefix_stats["cached"] += known
+        self._remember(tokens, cache)
+        cache = copy.deepcopy(cache)
         cache.batch_repeat_interleave(len(rows))
         kwargs["past_key_values"] = cache
         suffixes = [encoded[j][shared:] for j in rows]
@@ -250,6 +268,35 @@ class TransformersBackend:
         ids = [head + [pad] * (width - len(x)) + x for x in suffixes]
         mask = [[1] * shared + [0] * (width - len(x)) + [1] * len(x) for x in suffixes]
         return torch.tensor(ids, device=self.device), torch.tensor(mask, device=self.device)
+
+    def _cached_prefix(self, tokens: list[int]) -> tuple[DynamicCache, int]:
+        """A fresh copy of the cache of the longest cached agreement with ``tokens`` (cropped to it), and
+        its length; an empty cache and 0 when none agrees enough. At least one token is left to compute."""
+        best, length = None, 0
+        for known, cache in self._prefixes:
+            agree = min(_agreement(known, tokens), len(tokens) - 1)
+            if agree > length:
+                best, length = cache, agree
+        if best is None or length < MIN_CACHED_PREFIX:
+            return DynamicCache(config=self.model.config), 0
+        cache = copy.deepcopy(best)
+        cache.crop(length)
+        return cache, length
+
+    def _remember(self, tokens: list[int], cache: DynamicCache) -> None:
+        """Keep ``cache`` (the KV of ``tokens``) for later calls, replacing entries it extends."""
+        self._prefixes = [(k, c) for k, c in self._prefixes if _agreement(k, tokens) < len(k)]
+        self._prefixes.append((list(tokens), cache))
+        del self._prefixes[:-PREFIX_CACHE_ENTRIES]
+
+
+def _agreement(a: list[int], b: list[int]) -> int:
+    """The length of the common start of two token lists."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def _common_prefix(encoded: list[list[int]]) -> int:

@@ -124,6 +124,23 @@ def test_prefix_reuse_matches_plain_path(fp32_backend, monkeypatch: pytest.Monke
 
 
 @slow
+def test_a_later_call_takes_the_problem_from_the_prefix_cache(fp32_backend, monkeypatch) -> None:
+    """Every role's prompt starts with the problem: a later call computes only what follows it."""
+    problem = "Problem:\n" + "Return the list of primes below n, in increasing order, using a sieve. " * 6
+    critic = [ask(f"{problem}\nSteps:\n1. {step}\nRate it from 0 to 10.", max_tokens=4) for step in "AB"]
+    propose = [ask(f"{problem}\nSteps:\n1. A\nPropose the next step.", max_tokens=10)]
+    fp32_backend.generate(critic)
+    before = dict(fp32_backend.prefix_stats)
+    [reused] = fp32_backend.generate(propose)
+    cached = fp32_backend.prefix_stats["cached"] - before["cached"]
+    assert cached >= 60  # the system prompt and the problem
+    assert fp32_backend.prefix_stats["computed"] - before["computed"] < reused.prompt_tokens - 60
+    monkeypatch.setattr(fp32_backend, "prefix_reuse", False)
+    [plain] = fp32_backend.generate(propose)
+    assert reused.completions == plain.completions and reused.prompt_tokens == plain.prompt_tokens
+
+
+@slow
 def test_shared_instance_is_safe_across_threads(backend) -> None:
     requests = [ask(f"Give me a word that starts with {letter}.", max_tokens=4) for letter in "abcd"]
     serial = [backend.generate([r])[0].completions for r in requests]
