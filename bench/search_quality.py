@@ -8,6 +8,8 @@ Methods, all on one model load, every problem in turn (so an interrupted run sti
   examples, the direct program as a candidate, the critic's expected score);
 - ``grounded_examples`` (only with ``--methods``): the same with a worked example per role, to see
   whether it lowers the share of dropped proposals and raises the grounded pass rate;
+- ``grounded_sequential`` (only with ``--methods``): ``grounded`` at width 1, one node per wave, to
+  check that the default width's waves cost no pass rate;
 - ``best_of_n``: programs sampled at temperature 0.8 (four per call) until one passes the docstring
   examples or the tokens spent reach what ``grounded`` spent on that problem (the fair baseline at
   equal tokens); the answer is the first that passes, else the first sample.
@@ -38,10 +40,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.backends import load_backend  # noqa: E402
+from core.backends import engine_backend, load_backend  # noqa: E402
 from core.backends.catalogue import key_of  # noqa: E402
 from core.backends.counting import CountingBackend  # noqa: E402
-from core.config import GROUNDED  # noqa: E402
+from core.config import GROUNDED, SearchConfig  # noqa: E402
 from core.evaluation.paired import mcnemar_exact  # noqa: E402
 from core.evaluation.reward import report  # noqa: E402
 from core.evaluation.run import evaluate  # noqa: E402
@@ -60,7 +62,9 @@ SEARCHES = {
     "paper": {"preset": "paper defaults"},
     "grounded": {"preset": GROUNDED},
     "grounded_examples": {"preset": GROUNDED, "worked_examples": True},
+    "grounded_sequential": {"preset": GROUNDED, "width": 1},
 }
+EXTRA_METHODS = ("grounded_examples", "grounded_sequential")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -81,9 +85,11 @@ class Row:
 def settings_key(args: argparse.Namespace, dtype: str) -> str:
     """Results are reused only under the same settings and numerics (bf16 and fp32 sample differently)."""
     model = key_of(args.model) or args.model  # "embedded" named SmolLM2 before the catalogue: never mix them
-    blob = json.dumps(
-        {"model": model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
-    )
+    settings = {"model": model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
+    width = SearchConfig().width
+    if width != 1:  # the default width of the searches (results before waves had none: they were width 1)
+        settings["width"] = width
+    blob = json.dumps(settings)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -280,6 +286,7 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=4, help="MCTS iteration budget (default 4)")
     ap.add_argument("--max-tokens", type=int, default=384, help="tokens of a code reply (default 384)")
     ap.add_argument("--model", default="embedded")
+    ap.add_argument("--engine", default="in-process", help="in-process (default) or vllm (the fast engine)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS / "search_quality.jsonl", help="per-problem results")
     ap.add_argument("--table", type=Path, default=RESULTS / "search_quality.md")
@@ -289,12 +296,12 @@ def main() -> None:
         "--methods", type=lambda s: tuple(s.split(",")), default=METHODS, help="comma-separated, in run order"
     )
     args = ap.parse_args()
-    unknown = sorted(set(args.methods) - {*METHODS, "grounded_examples"})
+    unknown = sorted(set(args.methods) - {*METHODS, *EXTRA_METHODS})
     if unknown or ("best_of_n" in args.methods and "grounded" not in args.methods):
         ap.error(f"unknown methods {unknown}" if unknown else "best_of_n needs grounded (its token budget)")
     problems = list(split(args.problems))[: args.limit]
     t0 = time.perf_counter()
-    inner = load_backend("transformers", args.model)
+    inner = load_backend(engine_backend(args.engine), args.model)
     backend = CountingBackend(inner)
     key = settings_key(args, str(getattr(inner, "dtype", "")))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -48,8 +48,11 @@ class EvalArgs:
     iterations: int | None = None
     preset: str | None = None
     seed: int = 0
-    batch: int = 8
+    batch: int | None = None  # None: 8 for transformers, 32 for vLLM (it batches what is in flight)
     save: bool = True
+
+
+SMALL_BATCHES = ("transformers",)  # padded batches: past 8 rows a call gains little and holds memory
 
 
 def build_spec(args: EvalArgs, adapter: str | None = None) -> EvalSpec:
@@ -86,7 +89,7 @@ def build_spec(args: EvalArgs, adapter: str | None = None) -> EvalSpec:
             search=search,
             seed=args.seed,
             backend=args.backend,
-            batch=args.batch,
+            batch=args.batch or (8 if args.backend in SMALL_BATCHES else 32),
         )
     except UnknownProblem as exc:
         raise UsageError(str(exc)) from None
@@ -211,7 +214,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, help="mcts: iteration budget of each search")
     p.add_argument("--preset", help="mcts: search preset (default: 'paper defaults')")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=int, default=8, help="greedy: problems per model call (default 8)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        help="greedy: problems per model call (default 8 for transformers, 32 for vLLM and servers)",
+    )
     p.add_argument(
         "--save", action=argparse.BooleanOptionalAction, default=True, help="store the result (default)"
     )

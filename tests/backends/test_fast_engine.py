@@ -166,3 +166,11 @@ def test_engine_names_are_the_documented_ones():
     assert engine_kind("vllm") == FAST_ENGINE
     with pytest.raises(argparse.ArgumentTypeError):
         engine_kind("fast")
+
+
+def test_greedy_evaluation_sends_larger_batches_to_vllm():
+    from cli.evaluate import EvalArgs, build_spec
+
+    assert build_spec(EvalArgs(split="first-40")).batch == 8  # transformers pads every row of a call
+    assert build_spec(EvalArgs(split="first-40", backend=FAST_ENGINE)).batch == 32
+    assert build_spec(EvalArgs(split="first-40", backend=FAST_ENGINE, batch=4)).batch == 4
