@@ -55,6 +55,7 @@ class Row:
     prompt_tokens: int
     calls: int
     raw: float
+    prefix_hit: float | None = None  # share of prompt tokens a prefix cache served, where the engine says
 
     @property
     def rate(self) -> float:
@@ -65,7 +66,8 @@ class Row:
             f"| {self.engine} | {self.width} | {self.problem} | {self.iterations} | {self.nodes} | "
             f"{self.wall_s:.0f} | {self.wall_s / self.iterations:.1f} | {self.first_node_s:.0f} | "
             f"{self.completion_tokens} | {self.prompt_tokens} | {self.calls} | {self.rate:.1f} | "
-            f"{self.raw:.1f} | {self.rate / self.raw:.2f} |"
+            f"{self.raw:.1f} | {self.rate / self.raw:.2f} | "
+            f"{'-' if self.prefix_hit is None else f'{self.prefix_hit:.0%}'} |"
         )
 
 
@@ -86,12 +88,17 @@ def raw_rate(backend: LLMBackend, rows: int) -> float:
 
 def search_row(backend: LLMBackend, engine: str, problem_id: str, config: SearchConfig, raw: float) -> Row:
     search = Search.start(get_problem(problem_id), config, backend)
+    before = prefix_counts(backend)
     start = time.perf_counter()
     search.step()
     first = time.perf_counter() - start
     search.run()
     wall = time.perf_counter() - start
     usage = search.tree.usage
+    after = prefix_counts(backend)
+    hit = None
+    if before is not None and after is not None and after[1] > before[1]:
+        hit = (after[0] - before[0]) / (after[1] - before[1])
     return Row(
         engine,
         config.width,
@@ -104,7 +111,29 @@ def search_row(backend: LLMBackend, engine: str, problem_id: str, config: Search
         usage.prompt_tokens,
         usage.calls,
         raw,
+        hit,
     )
+
+
+def prefix_counts(backend: LLMBackend) -> tuple[float, float] | None:
+    """(prompt tokens served from a prefix cache, prompt tokens in all) so far, where the engine counts them:
+    the transformers backend's own counters of shared prefixes, or the vLLM server's /metrics."""
+    stats = getattr(backend, "prefix_stats", None)
+    if stats is not None:
+        return stats["cached"], stats["cached"] + stats["computed"]
+    url = getattr(backend, "base_url", None)
+    if url is None:
+        return None
+    import urllib.request
+
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    totals = {"vllm:prefix_cache_hits": 0.0, "vllm:prefix_cache_queries": 0.0}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0].removesuffix("_total")
+        if name in totals and not line.startswith("#"):
+            totals[name] += float(line.rsplit(" ", 1)[1])
+    return totals["vllm:prefix_cache_hits"], totals["vllm:prefix_cache_queries"]
 
 
 def load(engine: str) -> tuple[LLMBackend, float]:
@@ -158,12 +187,14 @@ def main() -> int:
         f"seed 0, k = {base.k}; problems {', '.join(PROBLEMS)} (declared before the first run).",
         "Raw: one call of width x k rows of different problems' prompts (cold prefix cache), "
         f"up to {RAW_TOKENS} new tokens. Ratio: search completion tok/s / raw tok/s at the same width.",
+        "Prefix cache: in-process, the share of each call's shared prefix (computed once for all its rows) "
+        "taken from the cache of earlier calls; vLLM, its prefix-cache hits among the prompt tokens.",
         "",
         *notes,
         "",
         "| engine | width | problem | iterations | nodes | wall s | s/iteration | first node s | completion tokens "
-        "| prompt tokens | calls | search tok/s | raw tok/s | ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| prompt tokens | calls | search tok/s | raw tok/s | ratio | prefix cache |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(r.markdown() for r in rows),
     ]
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
