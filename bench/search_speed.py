@@ -126,8 +126,11 @@ def prefix_counts(backend: LLMBackend) -> tuple[float, float] | None:
         return None
     import urllib.request
 
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=10) as reply:
-        text = reply.read().decode()
+    try:
+        with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return None
     totals = {"vllm:prefix_cache_hits": 0.0, "vllm:prefix_cache_queries": 0.0}
     for line in text.splitlines():
         name = line.split("{", 1)[0].split(" ", 1)[0].removesuffix("_total")
