@@ -129,7 +129,7 @@ def test_the_studio_searches_through_the_server(vllm_server):
     app = build_app(ctx)
     app.queue(default_concurrency_limit=4)
     _, url, _ = app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
-    knobs = ["quick demo", 2, 2, 0.5, 0.7, 0, '{"end_gate": 1.0}', ""]
+    knobs = ["quick demo", 2, 2, 0.5, 0.7, 0, 4, '{"end_gate": 1.0}', ""]  # width 4: waves through the server
     try:
 
         def session(problem: str) -> dict:

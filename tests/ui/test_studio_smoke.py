@@ -72,7 +72,7 @@ def test_studio_answers_on_loopback_and_runs_a_search(studio):
     with urllib.request.urlopen(studio + "config", timeout=5) as resp:
         assert "Qwen2.5-Coder-0.5B-Instruct" in resp.read().decode()  # the header names the model
     client = Client(studio, verbose=False)
-    knobs = ["quick demo", 1, 2, 0.5, 0.7, 0, "", ""]
+    knobs = ["quick demo", 1, 2, 0.5, 0.7, 0, 4, "", ""]
     job = client.submit("HumanEval/2", prompt_of("HumanEval/2"), *knobs, api_name="/new_search")
     out = job.result(timeout=900)
     statuses = [o[2] for o in job.outputs() if isinstance(o, (list, tuple)) and isinstance(o[2], str)]
