@@ -41,14 +41,9 @@ def engine_kind(name: str) -> str:
 
 def add_engine_arg(p: argparse.ArgumentParser) -> None:
     """``--engine in-process|vllm``: another way to set ``--backend`` (the last of the two wins)."""
-    p.add_argument(
-        "--engine",
-        dest="backend",
-        type=engine_kind,
-        default=argparse.SUPPRESS,
-        metavar="ENGINE",
-        help=ENGINE_HELP,
-    )
+    from core.backends import add_engine_flag
+
+    add_engine_flag(p, ENGINE_HELP)
 
 
 MODEL_HELP = (

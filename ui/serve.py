@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from core.backends import BACKENDS, engine_backend
+from core.backends import BACKENDS, add_engine_flag
 
 NAME = "studio"
 HELP = "start the studio web app (the default)"
@@ -50,26 +50,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default="transformers",
         help="transformers (default, in-process), vllm (vllm.LLM in-process) or openai (--base-url)",
     )
-    p.add_argument(
-        "--engine",
-        dest="backend",
-        type=_engine,
-        default=argparse.SUPPRESS,
-        metavar="ENGINE",
-        help="in-process (the default) or vllm: the fast engine, a vLLM server on this machine started on "
+    add_engine_flag(
+        p,
+        "in-process (the default) or vllm: the fast engine, a vLLM server on this machine started on "
         "the same model (about 90 s on a 2-core CPU; the page shows it) and stopped with the studio; "
         "`make vllm-env` builds it once. If it cannot start, the studio says why and runs in-process",
     )
     p.add_argument(
         "--base-url", help="openai: the server, e.g. http://127.0.0.1:8000/v1 (or $OPENAI_BASE_URL)"
     )
-
-
-def _engine(name: str) -> str:
-    try:
-        return engine_backend(name)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 AUTH_ENV = "SRA_STUDIO_AUTH"  # user:password, or the path of a file of such lines

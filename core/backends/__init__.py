@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from typing import Any
 
@@ -43,6 +44,20 @@ def engine_backend(name: str) -> str:
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}; choose {' or '.join(ENGINES)}")
     return ENGINES[name]
+
+
+def add_engine_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--engine in-process|vllm`` on a parser that has ``--backend``: another way to set it (the last wins)."""
+
+    def kind(name: str) -> str:
+        try:
+            return engine_backend(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parser.add_argument(
+        "--engine", dest="backend", type=kind, default=argparse.SUPPRESS, metavar="ENGINE", help=help_text
+    )
 
 
 def load_backend(kind: str = "transformers", model: str = "embedded", **options: Any) -> LLMBackend:

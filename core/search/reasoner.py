@@ -61,17 +61,9 @@ class Reasoner:
             return []
         cfg = self.config
         prefill = cfg.prompts.reflect_prefill
-        requests = [
-            self._request(
-                self._render("reflect", steps),
-                "reflect",
-                cfg.reflection_max_tokens,
-                stop=cfg.reflection_stop,
-                prefill=prefill,
-                index=i,
-            )
-            for i, steps in enumerate(paths)
-        ]
+        requests = self._batch(
+            "reflect", paths, cfg.reflection_max_tokens, stop=cfg.reflection_stop, prefill=prefill
+        )
         records = []
         for res in self._call(requests):
             raw = prefill + res.completions[0].text
@@ -168,19 +160,15 @@ class Reasoner:
         cfg = self.config
         prefill = cfg.prompts.critic_prefill
         want_distribution = cfg.critic_value == "distribution"
-        requests = [
-            self._request(
-                self._render("critic", p),
-                "critic",
-                cfg.critic_max_tokens,
-                temperature=cfg.critic_temperature,
-                stop=cfg.critic_stop,
-                prefill=prefill,
-                top_logprobs=MAX_TOP_LOGPROBS if want_distribution else 0,
-                index=i,
-            )
-            for i, p in enumerate(paths)
-        ]
+        requests = self._batch(
+            "critic",
+            paths,
+            cfg.critic_max_tokens,
+            temperature=cfg.critic_temperature,
+            stop=cfg.critic_stop,
+            prefill=prefill,
+            top_logprobs=MAX_TOP_LOGPROBS if want_distribution else 0,
+        )
         records = []
         for res in self._call(requests):
             completion = res.completions[0]
@@ -255,17 +243,9 @@ class Reasoner:
         entry = self.problem.entry_point or "solution"
         cfg = self.config
         prefill = cfg.prompts.code_prefill
-        requests = [
-            self._request(
-                self._render("code", steps, entry_point=entry),
-                "code",
-                cfg.code_max_tokens,
-                stop=cfg.code_stop,
-                prefill=prefill,
-                index=i,
-            )
-            for i, steps in enumerate(paths)
-        ]
+        requests = self._batch(
+            "code", paths, cfg.code_max_tokens, stop=cfg.code_stop, prefill=prefill, entry_point=entry
+        )
         return [self._code_record(res, prefill) for res in self._call(requests)]
 
     def direct_code(self) -> CodeRecord:
@@ -316,6 +296,33 @@ class Reasoner:
         blank = self.config.prompts.render("propose", problem="", steps="", analysis="", step_number="")
         shown = " ".join(m.content for m in self._example("propose"))  # a worked example is instructions too
         return step_key(f"{self.config.prompts.system} {blank} {shown}")
+
+    def _batch(
+        self,
+        role: str,
+        paths: Sequence[Sequence[str]],
+        max_tokens: int,
+        *,
+        temperature: float = 0.0,
+        stop: tuple[str, ...] = (),
+        prefill: str = "",
+        top_logprobs: int = 0,
+        **extra: object,
+    ) -> list[GenerationRequest]:
+        """One request of ``role`` for each path, in order (``extra`` fills the template's other fields)."""
+        return [
+            self._request(
+                self._render(role, steps, **extra),
+                role,
+                max_tokens,
+                temperature=temperature,
+                stop=stop,
+                prefill=prefill,
+                top_logprobs=top_logprobs,
+                index=i,
+            )
+            for i, steps in enumerate(paths)
+        ]
 
     def _render(self, role: str, steps: Sequence[str], **extra: object) -> str:
         return self.config.prompts.render(
