@@ -14,7 +14,7 @@ server's log is. Callers fall back to the in-process engine.
 
 Example::
 
-    backend = LocalVLLMBackend("embedded")             # ~90 s; then ~3x the batched speed of transformers
+    backend = LocalVLLMBackend("embedded")             # ~90 s to start on a 2-core CPU
     [res] = backend.generate([GenerationRequest((ChatMessage("user", "Hi"),), n=3, temperature=0.7)])
     backend.close()
 """
