@@ -76,13 +76,14 @@ class BackendPool:
     def _load(self, kind: str, model: str, adapter: str | None) -> LLMBackend:
         loader = self._loader
         extra = {**self._options, **({"adapter": adapter} if adapter else {})}
+        if kind != "openai":
+            extra.pop("base_url", None)  # the server's address is the openai backend's alone
         if loader is None:
             from core.backends import load_backend as loader
 
             if kind != "openai":  # an embedded model is built once, with progress, before it loads
                 self._prepare(model)
             if kind == FAST_ENGINE:
-                extra = {k: v for k, v in extra.items() if k != "base_url"}
                 extra["progress"] = self._heard
         self.preparing = f"loading the model {model}{' + ' + adapter if adapter else ''} ..."
         try:
@@ -94,8 +95,8 @@ class BackendPool:
         self.preparing = text
 
     def is_loaded(self, kind: str, model: str, adapter: str | None = None) -> bool:
-        with self._lock:
-            return (kind, model, adapter or None) in self._backends
+        """Without the lock, which a load holds for minutes (a status line must not wait on it)."""
+        return (kind, model, adapter or None) in self._backends
 
     def _prepare(self, model: str) -> None:
         from core.backends.embedded import embedded_model_dir, is_converted, is_embedded

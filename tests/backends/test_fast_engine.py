@@ -176,3 +176,28 @@ def test_greedy_evaluation_sends_larger_batches_to_vllm():
     assert build_spec(EvalArgs(split="first-40")).batch == 8  # transformers pads every row of a call
     assert build_spec(EvalArgs(split="first-40", backend=FAST_ENGINE)).batch == 32
     assert build_spec(EvalArgs(split="first-40", backend=FAST_ENGINE, batch=4)).batch == 4
+
+
+def test_the_header_follows_a_start_up_in_flight_without_waiting_for_it():
+    import threading
+
+    release = threading.Event()
+
+    def loader(kind, model, **options):
+        release.wait(30)  # a server starting: minutes in real life
+        return ScriptedBackend()
+
+    ctx = StudioContext(backend=FAST_ENGINE, backends=BackendPool(loader=loader))
+    starting = threading.Thread(target=ctx.backends.get, args=(FAST_ENGINE, ctx.model))
+    starting.start()
+    try:
+        labels: list[str] = []
+        reader = threading.Thread(target=lambda: labels.append(ctx.model_label()))
+        reader.start()
+        reader.join(5)
+        assert labels, "the header waited for the engine's start-up"
+        assert "vLLM server" in labels[0] and "loading" in labels[0]
+    finally:
+        release.set()
+        starting.join(30)
+    assert "the fast engine" in ctx.model_label()
