@@ -1,13 +1,14 @@
-"""The SRA-MCTS search: one ``step()`` per iteration, plus the user's steering.
+"""The SRA-MCTS search: one ``step()`` per wave of iterations, plus the user's steering.
 
 An iteration selects a node by UCB, asks the reflection whether its path is
-done, expands it with k proposed steps (one batched call), scores the new
-children with the critic (one batched call), blends a one-step greedy rollout
-into the best child, and backs the value up to the root. Every phase appends
-typed events to the tree's log and returns them.
+done, expands it with k proposed steps, scores the new children with the critic,
+blends a one-step greedy rollout into the best child, and backs the value up to
+the root. A wave runs ``config.width`` iterations together (virtual loss keeps
+their nodes apart): each phase sends all the wave's requests of its role in one
+batched call. Every phase appends typed events to the tree's log and returns them.
 
 The search holds no model: it asks a :class:`~core.search.reasoner.Reasoner`. A lock
-makes steering safe between iterations of a search that runs in a thread.
+makes steering safe between waves of a search that runs in a thread.
 
 When the backend fails mid-iteration the iteration is undone, so the tree holds exactly
 what it held before it. A failure worth retrying (a server went away, a 5xx after the
