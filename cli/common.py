@@ -29,16 +29,6 @@ ENGINE_HELP = (
 )
 
 
-def engine_kind(name: str) -> str:
-    """The backend kind an --engine name means."""
-    from core.backends import engine_backend
-
-    try:
-        return engine_backend(name)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_engine_arg(p: argparse.ArgumentParser) -> None:
     """``--engine in-process|vllm``: another way to set ``--backend`` (the last of the two wins)."""
     from core.backends import add_engine_flag

@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from cli.common import ENGINE_HELP, UsageError, engine_kind, open_store
+from cli.common import ENGINE_HELP, UsageError, open_store
 from cli.models import prepare
+from core.backends import add_engine_flag
 from core.experiments.run import ExperimentRun, StageProgress
 from core.experiments.spec import PRESETS, ExperimentError, ExperimentSpec
 from core.experiments.table import table_rows, to_csv, to_markdown
@@ -39,12 +40,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the experiment's name (its folder); overrides the spec's")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="override a field")
     p.add_argument("--out", help="also write the Markdown table here (e.g. bench/results/paper_table.md)")
-    p.add_argument(
-        "--engine",
-        type=engine_kind,
-        metavar="ENGINE",
-        help=f"{ENGINE_HELP} (sets the spec's backend)",
-    )
+    add_engine_flag(p, f"{ENGINE_HELP} (sets the spec's backend)", dest="engine")
 
 
 def load_spec(args: argparse.Namespace) -> ExperimentSpec:

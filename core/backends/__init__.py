@@ -46,8 +46,9 @@ def engine_backend(name: str) -> str:
     return ENGINES[name]
 
 
-def add_engine_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
-    """``--engine in-process|vllm`` on a parser that has ``--backend``: another way to set it (the last wins)."""
+def add_engine_flag(parser: argparse.ArgumentParser, help_text: str, dest: str = "backend") -> None:
+    """``--engine in-process|vllm``, read as a backend kind into ``dest``: by default another way to set
+    ``--backend`` (the last of the two wins; absent, ``--backend``'s default stands)."""
 
     def kind(name: str) -> str:
         try:
@@ -55,9 +56,8 @@ def add_engine_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
-    parser.add_argument(
-        "--engine", dest="backend", type=kind, default=argparse.SUPPRESS, metavar="ENGINE", help=help_text
-    )
+    default = argparse.SUPPRESS if dest == "backend" else None
+    parser.add_argument("--engine", dest=dest, type=kind, default=default, metavar="ENGINE", help=help_text)
 
 
 def load_backend(kind: str = "transformers", model: str = "embedded", **options: Any) -> LLMBackend:

@@ -130,7 +130,6 @@ class Search(Steering):
         self.paused = ""  # why the last iteration failed; "" when it did not
         self._undo: _Undo | None = None
         self.activity: Activity | None = None  # the phase running now (None between waves)
-        self._wave_last = 0  # the last iteration of the wave running now
 
     @classmethod
     def start(cls, problem: Problem, config: SearchConfig, backend: LLMBackend) -> Search:
@@ -214,13 +213,12 @@ class Search(Steering):
             node.forced = False
             tree.log(EventKind.SELECTED, node.id, it + j, path=chosen.path, forced=chosen.forced)
             visits.append(_Visit(it + j, node, chosen.forced))
-        self._wave_last = it + len(visits) - 1
         root = next((v for v in visits if v.node.depth == 0), None)
         if root is not None and self.grounded and cfg.greedy_candidate and not _runnable(root.node):
             self._greedy_candidate(root.it)
         if self._gate(visits):
             self._backprop(visits)
-            return self._wave_last
+            return visits[-1].it
         for v in visits:
             if v.node.depth >= cfg.max_depth:
                 self._end(v, "max_depth")
@@ -257,7 +255,7 @@ class Search(Steering):
             elif v.node.value >= cfg.end_gate:
                 self._make_terminal(v.node, "end_gate", v.it)
                 v.open = False
-                self._stop("end_gate", self._wave_last)
+                self._stop("end_gate", visits[-1].it)  # the wave's last iteration
                 return True
         return False
 
@@ -407,9 +405,8 @@ class Search(Steering):
         ex = node.execution
         return self.grounded and ex is not None and ex.grounding is not None and not ex.grounding.passed
 
-    def _write_code(self, nodes: list[Node], its: int | list[int]) -> None:
+    def _write_code(self, nodes: list[Node], its: list[int]) -> None:
         """Code for each node without runnable code (one batched call); ``its`` stamps each node's event."""
-        its = its if isinstance(its, list) else [its] * len(nodes)
         todo = [(n, it) for n, it in zip(nodes, its, strict=True) if not _runnable(n)]
         if not todo:
             return
@@ -479,7 +476,7 @@ class Search(Steering):
                 raise ValueError("the root has no reasoning to turn into code")
             it = self.tree.iteration
             try:
-                self._write_code([node], it)
+                self._write_code([node], [it])
                 self._doing("tests", it, node)
                 [record] = self._run_tests([node], self.config.exec_weight, applied=False)
             finally:
@@ -537,7 +534,7 @@ class Search(Steering):
             node = self.tree.node(node_id) if node_id is not None else self.best_node()
             node.code = None  # written afresh, even when it had code
             try:
-                self._write_code([node], self.tree.iteration)
+                self._write_code([node], [self.tree.iteration])
             finally:
                 self.activity = None
             return node.code

@@ -5,7 +5,6 @@ The real cases use the package's ``fast_engine`` (tests/backends/conftest.py): o
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -163,11 +162,11 @@ def test_an_unknown_engine_is_one_line_and_exit_2():
 
 
 def test_engine_names_are_the_documented_ones():
-    from cli.common import engine_kind
+    from core.backends import engine_backend
 
-    assert engine_kind("vllm") == FAST_ENGINE
-    with pytest.raises(argparse.ArgumentTypeError):
-        engine_kind("fast")
+    assert engine_backend("vllm") == FAST_ENGINE and engine_backend("in-process") == "transformers"
+    with pytest.raises(ValueError, match="in-process or vllm"):
+        engine_backend("fast")
 
 
 def test_greedy_evaluation_sends_larger_batches_to_vllm():
