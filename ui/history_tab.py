@@ -121,7 +121,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
         if not rid:
             raise gr.Error("pick a run first: click its row in the table")
         run = act.reopen_run(ctx, rid, owner_of(request))
-        return (*act.render(run), *act.panel_values(run), run.id, gr.Tabs(selected="search"))
+        return (*act.render(run), *act.panel_values(run), *act.CLEARED, run.id, gr.Tabs(selected="search"))
 
     outputs = [problem, model, status, annotator, count, table]
     for trigger in (refresh_btn.click, tab.select):
@@ -133,7 +133,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
     open_btn.click(
         on_open,
         [chosen],
-        [*search.view, *search.panel, search.saved_run, tabs],
+        [*search.view, *search.panel, *search.selection, search.saved_run, tabs],
         api_name="open_run",
         concurrency_id="model",
     )

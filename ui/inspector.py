@@ -219,21 +219,17 @@ def _execution(node: Node) -> list[str]:
     ex = latest_run(node)
     if ex is None:
         return []
-    source = "hidden" if ex.leaky else "visible"
     rows = [
         (
             name,
-            "n/a" if v is None else f"{v.tests - v.failed}/{v.tests}",
-            "n/a" if v is None else _error_cell(v),
+            "none: the problem has no such tests" if v is None else f"{v.tests - v.failed}/{v.tests}",
+            "" if v is None else _error_cell(v),
             "" if v is None else text(v.first_failure[:200]),
         )
         for name, v in _labelled(ex)
     ]
     leak = " · **⚠ LEAKY: the hidden tests are in this reward**" if ex.leaky else ""
-    formula = (
-        f"**Reward** {_f(ex.reward)} = (1 − {ex.weight:g}) × value {_f(ex.critic_value)} + "
-        f"{ex.weight:g} × {source} pass rate{leak}"
-    )
+    formula = reward_line(ex) + leak
     used = (
         "The search took this reward as the node's value."
         if ex.applied
@@ -245,6 +241,23 @@ def _execution(node: Node) -> list[str]:
         used,
         table(["tests", "passed", "error", "first failure"], rows),
     ]
+
+
+def reward_line(ex: ExecutionRecord) -> str:
+    """The reward with the numbers it is made of, so the line adds up as printed."""
+    source = "hidden" if ex.leaky else "visible"
+    verdict = ex.hidden if ex.leaky else ex.visible
+    if verdict is None:
+        return (
+            f"**Reward** {_f(ex.reward)} = value {_f(ex.critic_value)} "
+            f"(no {source} tests to run: the critic's value stands alone)"
+        )
+    passed = verdict.tests - verdict.failed
+    detail = f"{passed}/{verdict.tests} passed" if verdict.tests else (verdict.error_kind or "no test ran")
+    return (
+        f"**Reward** {_f(ex.reward)} = (1 − {ex.weight:g}) × value {_f(ex.critic_value)} + "
+        f"{ex.weight:g} × {source} pass rate {_f(verdict.pass_rate)} ({detail})"
+    )
 
 
 def _error_cell(v: VerdictSummary) -> str:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import html
+import sqlite3
 
 import gradio as gr
 import plotly.graph_objects as go
 
 from core.evaluation.reward import RewardReport, report
+from core.store.runs import UnknownRun
 from core.tree.files import load_tree_file
 from core.tree.nodes import Tree, TreeFormatError
-from ui.access import require_run
+from ui.access import may_see, require_run
 from ui.charts import themed
 from ui.context import StudioContext, owner_of
 
@@ -52,17 +54,29 @@ def report_markdown(rep: RewardReport) -> str:
     return f"<pre>{html.escape(rep.to_text())}</pre>"
 
 
-def trees_of(ctx: StudioContext, run_id: str | None, owner: str, files: list | None) -> list[Tree]:
-    """The open run, this session's other runs, and any uploaded tree files.
+STORED_TREES = 200  # the newest stored runs a report reads (each is a database load)
 
-    ``owner`` is the caller: another user's run id is refused, not read.
+
+def trees_of(ctx: StudioContext, run_id: str | None, caller: str, files: list | None) -> list[Tree]:
+    """Every run the caller may see, open or stored (the newest ``STORED_TREES``), and uploaded tree files.
+
+    An open run counts once, as it is now (not as last saved); another user's run id is refused.
     """
-    require_run(ctx, run_id, owner)
-    runs = ctx.runs.owned_by(owner)
+    require_run(ctx, run_id, caller)
+    live = [run for run in ctx.runs.all() if may_see(ctx, run.owner, caller)]
     current = ctx.runs.get(run_id)
-    if current is not None and current not in runs:
-        runs.insert(0, current)
-    trees = [run.search.tree for run in runs]
+    if current is not None and current in live:  # the run on the page first
+        live.remove(current)
+        live.insert(0, current)
+    trees = [run.search.tree for run in live]
+    if ctx.store is not None:
+        seen = {run.id for run in live}
+        stored = [r for r in ctx.store.list_runs() if r.id not in seen and may_see(ctx, r.owner, caller)]
+        for row in stored[:STORED_TREES]:
+            try:
+                trees.append(ctx.store.load_tree(row.id))
+            except (UnknownRun, sqlite3.Error, ValueError, KeyError):
+                continue  # deleted meanwhile or unreadable: the report goes on without it
     for f in files or []:
         try:
             trees.append(load_tree_file(f if isinstance(f, str) else f.name))
@@ -76,7 +90,8 @@ def create_reward_tab(ctx: StudioContext, run_id: gr.Textbox) -> None:
         gr.Markdown(
             "How well does the critic predict the **hidden** tests? Nodes count once they have hidden-test "
             'results: search with an exec weight above 0 (More settings: `{"exec_weight": 0.5}`) or run '
-            "code on a node. Your own runs are included; add stored trees below."
+            f"code on a node. Every run you may see is included: the open ones and the newest {STORED_TREES} "
+            "in the database (History lists them); add tree files below."
         )
         with gr.Row():
             files = gr.File(

@@ -16,9 +16,9 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 
@@ -38,21 +38,71 @@ from ui.context import StudioContext
 from ui.sessions import Run, save_run
 from ui.tree_view import tree_view_payload
 
+T = TypeVar("T")
+
+NO_NODE = "_Click a node in the tree to inspect it._"
+CLEARED = (None, "", NO_NODE)  # (selected node, step text, inspector) when another run is attached
 NO_RUN = "No search yet: pick a problem and press **New search**, **Step** or **Run**."
 
 
-def resolve_problem(problem_id: str | None, text: str) -> Problem:
-    """The picked HumanEval problem if its text is unchanged, else a custom problem from the text.
+def resolve_problem(problem_id: str | None, text: str, tests: str = "") -> Problem:
+    """The picked HumanEval problem if its text is unchanged and no test is typed, else a custom problem.
 
     An empty editor is an error, not the picked problem: what runs is always what the page shows.
     """
     if not text.strip():
         raise ValueError("the problem text is empty: pick a HumanEval problem or type one")
-    if problem_id:
+    if problem_id and not tests.strip():
         picked = get_problem(problem_id)
         if text.strip() == picked.prompt.strip():
             return picked
-    return custom_problem(text)
+    return custom_problem(text, tests)
+
+
+def panel_problem(problem_id: str | None, text: str, tests: str = "") -> Problem:
+    """:func:`resolve_problem` with its errors as one line for the page."""
+    try:
+        return resolve_problem(problem_id, text or "", tests or "")
+    except (ValueError, KeyError) as exc:
+        raise gr.Error(str(exc).strip("'\"")) from None
+
+
+def why_new_search(run: Run | None, problem: Problem, config: SearchConfig, adapter: str = "") -> str | None:
+    """Why Step and Run start a new search rather than continue ``run``; None when they continue it.
+
+    They continue only the search the left panel shows: the same problem, tests, settings and policy.
+    The Iterations field is not compared: for an open search it is how many more to run.
+    """
+    if run is None:
+        return "no search is open"
+    search = run.search
+    if not search.can_continue():
+        return f"the open search has ended ({search.tree.stopped})"
+    tree = search.tree
+    same_problem = (
+        problem.source == tree.problem.source
+        and problem.prompt.strip() == tree.problem.prompt.strip()
+        and set(problem.visible_tests) == set(tree.problem.visible_tests)
+    )
+    if not same_problem:
+        return f"the problem differs from the open search's ({tree.problem.id})"
+    ours, theirs = config.to_dict(), tree.config.to_dict()
+    changed = [k for k, v in ours.items() if k != "max_iterations" and theirs.get(k) != v]
+    if changed:
+        return "settings differ from the open search's: " + ", ".join(changed)
+    if (tree.model.get("adapter") or "") != (adapter or ""):
+        return "the policy differs from the open search's"
+    return None
+
+
+def target_line(run: Run | None, reason: str | None) -> str:
+    """What Step and Run will do, shown under the buttons."""
+    if reason is None and run is not None:
+        tree = run.search.tree
+        return (
+            f"Step and Run continue **{tree.problem.id}** (run {run.id}, after iteration {tree.iteration})."
+        )
+    return f"Step and Run start a **new search**: {reason}."
 
 
 KNOBS = ("max_iterations", "k", "c", "temperature", "seed", "width")  # the fields with a control of their own
@@ -63,7 +113,7 @@ def knob_values(config: SearchConfig) -> tuple:
 
 
 def panel_values(run: Run) -> tuple:
-    """(picker, problem text, preset, *knobs, overrides) that rebuild this run's config exactly.
+    """(picker, problem text, tests, preset, *knobs, overrides) that rebuild this run's problem and config.
 
     The preset is the one the config differs least from; every other difference goes to the overrides.
     """
@@ -76,10 +126,11 @@ def panel_values(run: Run) -> tuple:
 
     name = min(PRESETS, key=lambda n: (len(differences(n)), len(differences(n, knobs=True))))
     extra = differences(name)
-    picker = tree.problem.id if tree.problem.source == "humaneval" else None
+    humaneval = tree.problem.source == "humaneval"
     return (
-        picker,
+        tree.problem.id if humaneval else None,
         tree.problem.prompt,
+        "" if humaneval else "\n".join(tree.problem.visible_tests),
         name,
         *knob_values(tree.config),
         json.dumps(extra) if extra else "",
@@ -127,6 +178,21 @@ def status_line(search: Search) -> str:
     )
 
 
+def replay_line(search: Search, iteration: int) -> str:
+    """The status line while the replay shows a past tree."""
+    tree = search.tree
+    return (
+        f"**{tree.problem.id}** · ⏪ replaying: the tree after iteration {iteration} of {tree.iteration} · "
+        "Step or Run shows the live tree again"
+    )
+
+
+def step_text_of(run: Run, node_id: int | None) -> str:
+    """The selected node's step, for the step box (so that editing does not mean retyping)."""
+    node = run.search.tree.nodes.get(node_id) if node_id is not None else None
+    return node.step if node is not None and node.depth > 0 else ""
+
+
 def best_path_markdown(search: Search) -> str:
     best = search.best_node()
     if best.depth == 0:
@@ -163,12 +229,23 @@ def timeline_markdown(search: Search, limit: int = 40) -> str:
 
 
 def render(run: Run | None, selected: int | None = None) -> tuple:
-    """(run id, tree, status, best path, code, timeline, replay slider, download file) for one run.
+    """(run id, tree, status, best path, code, timeline, replay slider, download file, target) for one run.
 
-    The download button always holds the current tree, so one click downloads it.
+    The download button always holds the current tree, so one click downloads it. The target line
+    says what Step and Run will do next (the left panel shows this run's settings after a render).
     """
     if run is None:
-        return "", "", NO_RUN, "", "", "", gr.update(maximum=0, value=0), None
+        return (
+            "",
+            "",
+            NO_RUN,
+            "",
+            "",
+            "",
+            gr.update(maximum=0, value=0),
+            None,
+            target_line(None, "no search is open"),
+        )
     s = run.search
     slider = gr.update(maximum=max(s.tree.iteration, 1), value=s.tree.iteration)
     return (
@@ -180,6 +257,7 @@ def render(run: Run | None, selected: int | None = None) -> tuple:
         timeline_markdown(s),
         slider,
         tree_file(run),
+        target_line(run, None if s.can_continue() else f"the open search has ended ({s.tree.stopped})"),
     )
 
 
@@ -263,16 +341,22 @@ def new_search(
     config: SearchConfig,
     owner: str,
     adapter: str | None = None,
+    tests: str = "",
 ) -> Run:
     adapter = adapter_name(ctx, adapter)  # a registered adapter's name, never a path
-    try:
-        problem = resolve_problem(problem_id, text or "")
-    except (ValueError, KeyError) as exc:
-        raise gr.Error(str(exc).strip("'\"")) from None
+    problem = panel_problem(problem_id, text, tests)
     search = Search.start(problem, config, backend(ctx, adapter))
     run = ctx.runs.get(ctx.runs.add(search, owner=owner))
     save(ctx, run)
+    if config.exec_weight > 0 and not problem.visible_tests:
+        gr.Warning(NO_TESTS)
     return run
+
+
+NO_TESTS = (
+    "this problem has no visible tests, so the search cannot run its code: the reward is the critic's "
+    "alone. Type assert lines in the tests box or under the function to ground it."
+)
 
 
 POLL_S = 0.5  # how often a running action refreshes its progress line
@@ -306,26 +390,70 @@ def live(work: Callable[[], None], line: Callable[[], str], every: float = POLL_
         raise failure[0]
 
 
-def progress_line(search: Search, started: float, done: int = 0, total: int = 1) -> str:
+def live_value(
+    work: Callable[[], T], line: Callable[[], str], every: float = POLL_S
+) -> Generator[str, None, T]:
+    """:func:`live` for work that returns a value: ``result = yield from live_value(...)``."""
+    box: list[T] = []
+    yield from live(lambda: box.append(work()), line, every)
+    return box[0]
+
+
+def relay(lines: Generator[str, None, T], wrap: Callable[[str], tuple]) -> Generator[tuple, None, T]:
+    """Each progress line of a live action as the outputs ``wrap`` builds from it; returns its result."""
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration as done:
+            return done.value
+        yield wrap(line)
+
+
+def busy_line(label: str, started: float) -> str:
+    """The status line of a slow action other than Step and Run (writing code, editing a step ...)."""
+    return f"⏳ {label} · {time.monotonic() - started:.0f} s"
+
+
+def progress_line(
+    search: Search,
+    started: float,
+    done: int = 0,
+    total: int = 1,
+    *,
+    done_at: float | None = None,
+    drawn: int | None = None,
+) -> str:
     """What a running Step or Run shows: the phase now, time spent, and an ETA once an iteration is done.
 
-    ``done`` and ``total`` count iterations (a wave runs several).
+    ``done`` and ``total`` count iterations (a wave runs several); ``done_at`` is the elapsed time when
+    the last of them finished, so the ETA is the pace so far minus the time since: it only falls while
+    an iteration runs. ``drawn`` is the node count of the tree on the page (new nodes are drawn when
+    their wave ends), so the line counts what the user sees.
     """
     now = search.activity
     elapsed = time.monotonic() - started
-    eta = f" · about {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
+    eta = ""
+    if 0 < done < total:
+        left = (done_at if done_at is not None else elapsed) / done * total - elapsed
+        eta = f" · about {left:.0f} s left" if left >= 1 else " · finishing"
     of = f" ({done} of {total} done this run)" if total > 1 else ""
     doing = now.describe() if now is not None else f"iteration {search.tree.iteration + 1} · starting"
+    nodes = len(search.tree.nodes) if drawn is None else drawn
     return (
-        f"**{search.tree.problem.id}** · ⏳ running {doing}{of} · {len(search.tree.nodes)} nodes · "
+        f"**{search.tree.problem.id}** · ⏳ running {doing}{of} · {nodes} nodes drawn · "
         f"{elapsed:.0f} s elapsed{eta}"
     )
 
 
+def starting_line(what: str) -> str:
+    """The status line from the moment an action is pressed until it reports its own progress."""
+    return f"⏳ {what} …"
+
+
 def step_live(run: Run) -> Iterator[str]:
     """:func:`step`, yielding a progress line while the iteration runs."""
-    started = time.monotonic()
-    yield from live(lambda: step(run), lambda: progress_line(run.search, started))
+    started, drawn = time.monotonic(), len(run.search.tree.nodes)
+    yield from live(lambda: step(run), lambda: progress_line(run.search, started, drawn=drawn))
 
 
 def _resume(search: Search, n: int) -> None:
@@ -352,7 +480,7 @@ def _step_or_pause(search: Search) -> None:
 def run_iterations(run: Run, n: int) -> Iterator[str | None]:
     """Run ``n`` iterations, a wave at a time: a progress line while a wave runs, None after each one.
 
-    Pause (the run's flag) ends the loop after the iteration in flight.
+    Pause (the run's flag) ends the loop after the wave in flight, with a PAUSED event and one more None.
     """
     search = run.search
     if n < 1:
@@ -360,10 +488,28 @@ def run_iterations(run: Run, n: int) -> Iterator[str | None]:
     run.stop_requested.clear()
     _resume(search, n)
     started, first = time.monotonic(), search.tree.iteration
+    done_at: float | None = None
     while not search.finished and not run.stop_requested.is_set():
-        line = functools.partial(progress_line, search, started, search.tree.iteration - first, n)
-        yield from live(lambda: _step_or_pause(search), line)
+        line = functools.partial(
+            progress_line,
+            search,
+            started,
+            search.tree.iteration - first,
+            n,
+            done_at=done_at,
+            drawn=len(search.tree.nodes),
+        )
+        yield from live(lambda: _step_or_pause(search), lambda line=line: line() + pausing(run))
+        done_at = time.monotonic() - started
         yield None
+    if run.stop_requested.is_set() and not search.finished:
+        search.note_paused("paused by the user")  # a Timeline row, drawn by one more render
+        yield None
+
+
+def pausing(run: Run) -> str:
+    """What the progress line adds once Pause is pressed: when the pause takes effect."""
+    return " · ⏸ pausing when this wave ends" if run.stop_requested.is_set() else ""
 
 
 def steer(run: Run, action: str, node: float | None, text: str = "") -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -15,7 +16,7 @@ from core.tree.nodes import TreeFormatError
 from core.tree.replay import tree_at
 from core.tree.snapshot import snapshot
 from ui import search_actions as act
-from ui.access import require_run
+from ui.access import adapter_name, require_run
 from ui.context import StudioContext, owner_of
 from ui.inspector import execution_summary, inspect_node
 from ui.tree_plot import COLOURINGS, DEFAULT_COLOURING
@@ -39,7 +40,7 @@ def pick_problem(problem_id: str | None) -> str:
 def inspect(ctx: StudioContext, run_id: str | None, node: float | None, caller: str = "") -> str:
     run = act.find_run(ctx, run_id, caller)
     if run is None or node is None:
-        return "_Click a node in the tree to inspect it._"
+        return act.NO_NODE
     if int(node) not in run.search.tree.nodes:
         return f"_Node {int(node)} does not exist in this tree._"
     return inspect_node(run.search.tree, int(node))
@@ -53,6 +54,7 @@ class SearchTab:
     view: list[gr.components.Component]
     saved_run: gr.BrowserState
     panel: list[gr.components.Component]  # the left panel: follows a run when one is attached
+    selection: list[gr.components.Component]  # the selected node, its step and the inspector
 
 
 def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
@@ -77,11 +79,21 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                 with gr.Row():
                     pause_btn = gr.Button("Pause", elem_id="pause-btn")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                target = gr.Markdown(act.target_line(None, "no search is open"), elem_id="run-target")
                 text = gr.Code(
                     value=pick_problem("HumanEval/0"),
                     language="python",
-                    label="Problem (edit it to make your own)",
+                    label="Problem: edit it to make your own",
                     max_lines=14,
+                    elem_id="problem-text",
+                )
+                tests = gr.Textbox(
+                    "",
+                    label="Visible tests: assert lines (asserts typed under the function count too)",
+                    placeholder="assert add(2, 2) == 4",
+                    lines=2,
+                    max_lines=8,
+                    elem_id="problem-tests",
                 )
                 with gr.Row():
                     preset_box = gr.Dropdown(
@@ -165,9 +177,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                     add_btn = gr.Button("Add child step", elem_id="add-btn", min_width=80)
                 with gr.Tabs():
                     with gr.Tab("Inspector"):
-                        inspector = gr.Markdown(
-                            "_Click a node in the tree to inspect it._", elem_id="inspector"
-                        )
+                        inspector = gr.Markdown(act.NO_NODE, elem_id="inspector")
                     with gr.Tab("Best path"):
                         best = gr.Markdown(elem_id="best-path")
                         code = gr.Code(
@@ -191,13 +201,14 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         rescore_btn = gr.Button("Re-score the selected subtree", elem_id="rescore-btn")
                         rescore_out = gr.Markdown(elem_id="rescore-result")
 
-    view = [run_id, tree, status, best, code, timeline, replay, download]
+    view = [run_id, tree, status, best, code, timeline, replay, download, target]
     knobs = [preset_box, iterations, k, c, temperature, seed, width, advanced, adapter]
-    panel = [picker, text, preset_box, iterations, k, c, temperature, seed, width, advanced]
+    panel = [picker, text, tests, preset_box, iterations, k, c, temperature, seed, width, advanced]
+    selection = [node, step_text, inspector]  # cleared when another run is attached
 
     def attached(run):
-        """A run's view and the left panel set to the run, so the next New search or Run uses its settings."""
-        return (*act.render(run), *act.panel_values(run))
+        """A run's view, the left panel set to the run (so Run continues it) and no node selected."""
+        return (*act.render(run), *act.panel_values(run), *act.CLEARED)
 
     def config_from(preset_name, its, k_, c_, temp, seed_, width_, adv):
         try:
@@ -216,16 +227,38 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         except (ConfigError, ValueError) as exc:
             raise gr.Error(f"bad setting: {exc}") from None
 
-    def on_new(pid, txt, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request: gr.Request):
+    def starting(line, outputs):
+        """The status line alone, the moment an action is pressed (before the model queue or a load)."""
+        return status_only(act.starting_line(line), outputs)
+
+    def opened(
+        ctx_request, pid, txt, tests_, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, width
+    ):
+        """A new search from the panel (loading the model first, with its progress); yields status lines."""
         config = config_from(preset_name, its, k_, c_, temp, seed_, width_, adv)
+        problem = act.panel_problem(pid, txt, tests_)
         for line in act.load_live(ctx, adapter_):
-            yield status_only(line, len(view) + len(panel) + 1)
-        run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
+            yield status_only(line, width)
+        return act.new_search(
+            ctx, pid, txt, config, owner=owner_of(ctx_request), adapter=adapter_, tests=tests_
+        ), problem
+
+    def on_new(
+        pid, txt, tests_, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request: gr.Request
+    ):
+        width = len(view) + len(panel) + len(selection) + 1
+        yield starting("starting a new search", width)
+        run, _ = yield from opened(
+            request, pid, txt, tests_, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, width
+        )
         yield (*attached(run), run.id)
 
-    def followed(run, n):
-        """After an iteration: the view, the saved id and the inspector on the selected node as it is now."""
-        return (*act.render(run, _node_or_none(n)), run.id, inspect(ctx, run.id, n, run.owner))
+    def followed(run, n, clear=False):
+        """After an iteration: the view, the saved id and the selection as it is now (cleared on a new search)."""
+        if clear:
+            return (*act.render(run), run.id, *act.CLEARED)
+        chosen = _node_or_none(n)
+        return (*act.render(run, chosen), run.id, chosen, gr.skip(), inspect(ctx, run.id, n, run.owner))
 
     def status_only(line, width):
         """Only the status line changes; every other of the ``width`` outputs keeps what it shows."""
@@ -236,36 +269,78 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             *(gr.skip() for _ in range(width - status_at - 1)),
         )
 
+    stepped = len(view) + 1 + len(selection)  # the outputs of Step and Run
+
     def progress(line):
         """Mid-iteration: only the status line changes (the tree is being written in another thread)."""
-        return status_only(line, len(view) + 2)
+        return status_only(line, stepped)
+
+    def continued(
+        rid, pid, txt, tests_, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request
+    ):
+        """The run Step and Run continue, or a new one when the panel shows another problem or setting."""
+        run = act.find_run(ctx, rid, owner_of(request))
+        config = config_from(preset_name, its, k_, c_, temp, seed_, width_, adv)
+        problem = act.panel_problem(pid, txt, tests_)
+        if act.why_new_search(run, problem, config, adapter_name(ctx, adapter_)) is None:
+            return run, False
+        run, _ = yield from opened(
+            request, pid, txt, tests_, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, stepped
+        )
+        return run, True
 
     def on_step(
-        rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request: gr.Request
+        rid,
+        n,
+        pid,
+        txt,
+        tests_,
+        preset_name,
+        its,
+        k_,
+        c_,
+        temp,
+        seed_,
+        width_,
+        adv,
+        adapter_,
+        request: gr.Request,
     ):
-        run = act.find_run(ctx, rid, owner_of(request))
-        if run is None:
-            config = config_from(preset_name, its, k_, c_, temp, seed_, width_, adv)
-            for line in act.load_live(ctx, adapter_):
-                yield progress(line)
-            run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
+        yield starting("starting an iteration", stepped)
+        run, fresh = yield from continued(
+            rid, pid, txt, tests_, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request
+        )
+        if fresh:
+            yield followed(run, n, clear=True)
+            n = None
         for line in act.step_live(run):
             yield progress(line)
         act.save(ctx, run)
         yield followed(run, n)
 
     def on_run(
-        rid, n, pid, txt, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request: gr.Request
+        rid,
+        n,
+        pid,
+        txt,
+        tests_,
+        preset_name,
+        its,
+        k_,
+        c_,
+        temp,
+        seed_,
+        width_,
+        adv,
+        adapter_,
+        request: gr.Request,
     ):
-        run = act.find_run(ctx, rid, owner_of(request))
-        fresh = run is None or not run.search.can_continue()
-        if fresh:
-            config = config_from(preset_name, its, k_, c_, temp, seed_, width_, adv)
-            for line in act.load_live(ctx, adapter_):
-                yield progress(line)
-            run = act.new_search(ctx, pid, txt, config, owner=owner_of(request), adapter=adapter_)
-            n = None
-        yield followed(run, n)
+        yield starting("starting the run", stepped)
+        run, fresh = yield from continued(
+            rid, pid, txt, tests_, preset_name, its, k_, c_, temp, seed_, width_, adv, adapter_, request
+        )
+        yield followed(run, n, clear=fresh)
+        n = None if fresh else n
         # a new search runs its whole budget (an override may have set it); a continued one runs the field's count
         count = run.search.config.max_iterations if fresh else int(its or 1)
         for line in act.run_iterations(run, count):
@@ -275,6 +350,31 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             act.save(ctx, run)
             yield followed(run, n)
 
+    def on_target(
+        rid,
+        pid,
+        txt,
+        tests_,
+        preset_name,
+        its,
+        k_,
+        c_,
+        temp,
+        seed_,
+        width_,
+        adv,
+        adapter_,
+        request: gr.Request,
+    ):
+        """What Step and Run will do with the panel as it is now (a line under the buttons)."""
+        try:
+            run = act.find_run(ctx, rid, owner_of(request))
+            config = config_from(preset_name, its, k_, c_, temp, seed_, width_, adv)
+            problem = act.panel_problem(pid, txt, tests_)
+        except gr.Error as exc:
+            return act.target_line(None, f"first fix this: {exc.message}")
+        return act.target_line(run, act.why_new_search(run, problem, config, adapter_name(ctx, adapter_)))
+
     def on_colour(rid, choice, n, request: gr.Request):
         run = act.find_run(ctx, rid, owner_of(request))
         if run is None:
@@ -283,10 +383,14 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         return act.tree_value(run, _node_or_none(n))
 
     def on_pause(rid, request: gr.Request):
+        """Pause takes effect when the wave in flight ends; the progress line says so meanwhile."""
         require_run(ctx, rid, owner_of(request))
         run = ctx.runs.get(rid)
-        if run is not None:
-            run.stop_requested.set()
+        if run is None or run.search.finished:
+            gr.Info("nothing is running: there is nothing to pause")
+            return
+        run.stop_requested.set()
+        gr.Info("Pausing: the search stops when the wave in flight ends (the Timeline records it)")
 
     def on_stop(rid, request: gr.Request):
         run = act.get_run(ctx, rid, owner_of(request))
@@ -295,32 +399,60 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         act.save(ctx, run)
         return act.render(run)
 
+    STEER_LABELS = {
+        "prune": "pruning node #{n}",
+        "unprune": "unpruning node #{n}",
+        "force": "forcing node #{n}",
+        "edit": "editing node #{n}'s step and scoring it with the critic",
+        "add": "adding a child step under node #{n} and scoring it with the critic",
+    }
+    steered = len(view) + len(selection)
+
     def on_steer(action):
         def handler(rid, n, txt="", request: gr.Request = None):
             caller = owner_of(request)
             run = act.get_run(ctx, rid, caller)
-            chosen = act.steer(run, action, n, txt)
+            label, started = STEER_LABELS[action].format(n=_node_or_none(n)), time.monotonic()
+            yield status_only(act.starting_line(label), steered)
+            chosen = yield from act.relay(
+                act.live_value(lambda: act.steer(run, action, n, txt), lambda: act.busy_line(label, started)),
+                lambda line: status_only(line, steered),
+            )
             act.save(ctx, run)
-            return (*act.render(run, chosen), chosen, inspect(ctx, rid, chosen, caller))
+            yield (
+                *act.render(run, chosen),
+                chosen,
+                act.step_text_of(run, chosen),
+                inspect(ctx, rid, chosen, caller),
+            )
 
         return handler
 
     def on_code(rid, n, request: gr.Request):
         caller = owner_of(request)
         run = act.get_run(ctx, rid, caller)
-        record = run.search.write_code(int(n) if n is not None else None)
+        label, started = "writing code for the selected node's path", time.monotonic()
+        yield gr.skip(), gr.skip(), act.starting_line(label)
+        record = yield from act.relay(
+            act.live_value(
+                lambda: run.search.write_code(_node_or_none(n)), lambda: act.busy_line(label, started)
+            ),
+            lambda line: (gr.skip(), gr.skip(), line),
+        )
         act.save(ctx, run)
-        return record.code, inspect(ctx, rid, n, caller)
+        yield record.code, inspect(ctx, rid, n, caller), act.status_line(run.search)
 
     def on_replay(rid, it, request: gr.Request):
+        """The tree after iteration ``it`` (slider or its number box), and a status line that says so."""
         run = act.find_run(ctx, rid, owner_of(request))
         if run is None:
-            return gr.skip()
+            return gr.skip(), gr.skip()
         try:
-            past = tree_at(run.search.tree, int(it))
+            past = tree_at(run.search.tree, int(it or 0))
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
-        return tree_view_payload(snapshot(past), None, scope=run.id, colour_by=run.colour_by)
+        payload = tree_view_payload(snapshot(past), None, scope=run.id, colour_by=run.colour_by)
+        return payload, act.replay_line(run.search, int(it or 0))
 
     def on_upload(file, request: gr.Request):
         if file is None:
@@ -355,20 +487,21 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         "concurrency_id": "model",
         "concurrency_limit": SERVER_SESSIONS if ctx.backend == "openai" else 1,
     }
+    panel_in = [picker, text, tests, *knobs]
     new_btn.click(
-        on_new, [picker, text, *knobs], [*view, *panel, saved_run], api_name="new_search", **model_queue
+        on_new, panel_in, [*view, *panel, *selection, saved_run], api_name="new_search", **model_queue
     )
     step_btn.click(
         on_step,
-        [run_id, node, picker, text, *knobs],
-        [*view, saved_run, inspector],
+        [run_id, node, *panel_in],
+        [*view, saved_run, *selection],
         api_name="step",
         **model_queue,
     )
     running = run_btn.click(
         on_run,
-        [run_id, node, picker, text, *knobs],
-        [*view, saved_run, inspector],
+        [run_id, node, *panel_in],
+        [*view, saved_run, *selection],
         api_name="run",
         **model_queue,
     )
@@ -376,30 +509,42 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     pause_btn.click(on_pause, [run_id], None, api_name="pause", queue=False)
     stop_btn.click(on_stop, [run_id], view, api_name="stop", cancels=[running])
     for btn, action in ((prune_btn, "prune"), (unprune_btn, "unprune"), (force_btn, "force")):
-        btn.click(on_steer(action), [run_id, node], [*view, node, inspector], api_name=action)
+        btn.click(on_steer(action), [run_id, node], [*view, *selection], api_name=action)
     for btn, action in ((edit_btn, "edit"), (add_btn, "add_step")):
         btn.click(
             on_steer("edit" if action == "edit" else "add"),
             [run_id, node, step_text],
-            [*view, node, inspector],
+            [*view, *selection],
             api_name=action,
             **model_queue,
         )
-    code_btn.click(on_code, [run_id, node], [code, inspector], api_name="write_code", **model_queue)
+    code_btn.click(on_code, [run_id, node], [code, inspector, status], api_name="write_code", **model_queue)
 
     def on_select(rid, evt: gr.EventData, request: gr.Request):
         chosen = selected_node_id(evt)
         if chosen is None:
-            return gr.skip(), gr.skip()
-        return chosen, inspect(ctx, rid, chosen, owner_of(request))
+            return gr.skip(), gr.skip(), gr.skip()
+        return chosen, *selected(rid, chosen, owner_of(request))
+
+    def selected(rid, n, caller):
+        """(step text, inspector) of the selected node: its step fills the box, ready to edit."""
+        run = act.find_run(ctx, rid, caller)
+        return (act.step_text_of(run, _node_or_none(n)) if run else ""), inspect(ctx, rid, n, caller)
 
     def on_inspect(rid, n, request: gr.Request):
-        return inspect(ctx, rid, n, owner_of(request))
+        return selected(rid, n, owner_of(request))
 
-    tree.select(on_select, [run_id], [node, inspector], api_name=False)
-    node.input(on_inspect, [run_id, node], inspector, api_name="inspect")
-    replay.release(on_replay, [run_id, replay], tree, api_name="replay")
-    picker.input(pick_problem, picker, text, api_name="pick_problem")  # the user's pick, not a run's attach
+    tree.select(on_select, [run_id], [node, step_text, inspector], api_name=False)
+    node.input(on_inspect, [run_id, node], [step_text, inspector], api_name="inspect")
+    gr.on(
+        [replay.release, replay.input],
+        on_replay,
+        [run_id, replay],
+        [tree, status],
+        api_name="replay",
+        trigger_mode="always_last",
+    )
+    picker.input(lambda pid: (pick_problem(pid), ""), picker, [text, tests], api_name="pick_problem")
     preset_box.input(
         lambda name: act.knob_values(preset(name)),
         preset_box,
@@ -407,10 +552,20 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         api_name=False,
     )
     adapter.focus(lambda: gr.update(choices=ctx.adapter_choices()), None, adapter, api_name=False)
-    upload.upload(on_upload, upload, [*view, *panel, saved_run], api_name="upload_tree")
+    upload.upload(on_upload, upload, [*view, *panel, *selection, saved_run], api_name="upload_tree")
+    # the line under the buttons follows the panel: what Step and Run will do with it
+    gr.on(
+        [picker.input, text.input, tests.input, *(box.input for box in knobs)],
+        on_target,
+        [run_id, *panel_in],
+        target,
+        api_name=False,
+        trigger_mode="always_last",
+        queue=False,
+    )
     with tab:  # an API-only endpoint must live in a tab when the tab sits in gr.Tabs
         gr.api(get_tree, api_name="get_tree")
-    app.load(on_load, saved_run, [*view, *panel])
+    app.load(on_load, saved_run, [*view, *panel, *selection])
 
     def on_execute(rid, n, request: gr.Request):
         caller = owner_of(request)
@@ -444,7 +599,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         api_name="rescore",
         **model_queue,
     )
-    return SearchTab(run_id, view, saved_run, panel)
+    return SearchTab(run_id, view, saved_run, panel, selection)
 
 
 def _node_or_none(n: float | None) -> int | None:

@@ -171,6 +171,11 @@ class RunRegistry:
         with self._lock:
             return [r for r in self._runs.values() if r.owner == owner]
 
+    def all(self) -> list[Run]:
+        """Every open run, in the order they were opened."""
+        with self._lock:
+            return list(self._runs.values())
+
 
 def save_run(store: Store | None, run: Run) -> None:
     """Write what changed in the run's tree to the store, holding the search lock.

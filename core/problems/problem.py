@@ -144,12 +144,18 @@ MAX_PROBLEM_CHARS = 12_000
 
 
 def custom_problem(text: str, tests: str = "", entry_point: str | None = None) -> Problem:
-    """A problem typed by the user; ``tests`` holds optional assert lines, one per line."""
-    if not text.strip():
+    """A problem typed by the user.
+
+    Its visible tests are the ``tests`` lines, the unindented ``assert`` lines typed under the
+    function (taken out of the prompt), and the examples of the function's docstring, as for
+    HumanEval. Each typed test is one complete ``assert`` line.
+    """
+    prompt, typed = split_typed_tests(text)
+    if not prompt.strip():
         raise ValueError("problem text is empty")
-    if len(text) > MAX_PROBLEM_CHARS:
+    if len(prompt) > MAX_PROBLEM_CHARS:
         raise ValueError(
-            f"the problem is {len(text):,} characters; the studio takes up to {MAX_PROBLEM_CHARS:,} "
+            f"the problem is {len(prompt):,} characters; the studio takes up to {MAX_PROBLEM_CHARS:,} "
             "(with the reasoning and the code it must fit the model's context): shorten it"
         )
     if entry_point is not None:
@@ -157,35 +163,55 @@ def custom_problem(text: str, tests: str = "", entry_point: str | None = None) -
         if not entry_point.isidentifier():
             raise ValueError(f"entry point {entry_point!r} is not a Python identifier")
     else:
-        m = _FIRST_DEF.search(text)
+        m = _FIRST_DEF.search(prompt)
         entry_point = m.group(1) if m else None
+    visible = [*parse_test_lines(tests), *parse_test_lines(typed, label="typed assert")]
+    if entry_point:
+        visible += extract_visible_tests(prompt, entry_point)
+    visible = list(dict.fromkeys(visible))  # a test typed twice runs once
+    key = prompt if not visible else prompt + "\n" + "\n".join(visible)
     return Problem(
-        id="custom/" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:10],
-        prompt=text,
+        id="custom/" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:10],
+        prompt=prompt,
         entry_point=entry_point,
-        visible_tests=parse_test_lines(tests),
+        visible_tests=tuple(visible),
         hidden_test=None,
         canonical_solution=None,
         source="custom",
     )
 
 
-def parse_test_lines(tests: str) -> tuple[str, ...]:
-    """Each non-empty line must be one complete ``assert`` statement; ``#`` comment lines are skipped."""
+def split_typed_tests(text: str) -> tuple[str, str]:
+    """(the problem without them, the unindented ``assert`` lines), so tests typed under a function count.
+
+    Indented asserts belong to the code above them and stay in the prompt.
+    """
+    kept, tests = [], []
+    for line in text.splitlines():
+        (tests if re.match(r"assert\b", line) else kept).append(line)
+    prompt = "\n".join(kept).rstrip() + "\n" if tests else text
+    return prompt, "\n".join(tests)
+
+
+def parse_test_lines(tests: str, label: str = "test line") -> tuple[str, ...]:
+    """Each non-empty line must be one complete ``assert`` statement; ``#`` comment lines are skipped.
+
+    ``label`` names a line in the errors ("test line 2 is not ...").
+    """
     out: list[str] = []
     for n, raw in enumerate(tests.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if not re.match(r"assert\b", line):
-            raise ValueError(f"test line {n} is not an assert statement: {line!r}")
+            raise ValueError(f"{label} {n} is not an assert statement: {line!r}")
         try:
             tree = ast.parse(line)
         except SyntaxError as exc:
             raise ValueError(
-                f"test line {n} is not valid Python ({exc.msg}); each assert must fit on one line: {line!r}"
+                f"{label} {n} is not valid Python ({exc.msg}); each assert must fit on one line: {line!r}"
             ) from None
         if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
-            raise ValueError(f"test line {n} must hold exactly one assert statement: {line!r}")
+            raise ValueError(f"{label} {n} must hold exactly one assert statement: {line!r}")
         out.append(line)
     return tuple(out)

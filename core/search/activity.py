@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 PHASES = {
     "select": "selecting a node by UCB",
+    "direct": "writing the direct program (the greedy candidate)",
     "reflect": "reflecting on the path",
     "propose": "proposing next steps",
     "critic": "scoring the new steps with the critic",

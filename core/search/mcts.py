@@ -448,6 +448,7 @@ class Search(Steering):
     def _greedy_candidate(self, it: int) -> None:
         """The direct program on the root: the answer when no reasoning path passes the examples."""
         root = self.tree.root
+        self._doing("direct", it, root)
         root.code = self.reasoner.direct_code()
         self.tree.log(EventKind.CODE, root.id, it, source=root.code.source, truncated=root.code.truncated)
         [record] = self._run_tests([root], 1.0, critic=0.0, applied=False)
@@ -502,6 +503,12 @@ class Search(Steering):
         with self.lock:
             if not self.tree.stopped:
                 self._stop(reason, self.tree.iteration)
+
+    def note_paused(self, reason: str) -> None:
+        """Record that the search was paused between iterations (by its user); the next step logs RESUMED."""
+        with self.lock:
+            self.paused = reason
+            self.tree.log(EventKind.PAUSED, None, self.tree.iteration, reason=reason)
 
     def can_continue(self) -> bool:
         """Whether more iterations may run: it is running, or it stopped only at a budget."""

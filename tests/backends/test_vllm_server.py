@@ -134,8 +134,8 @@ def test_the_studio_searches_through_the_server(vllm_server):
 
         def session(problem: str) -> dict:
             c = Client(url, verbose=False)
-            run_id = c.predict(problem, prompt_of(problem), *knobs, api_name="/new_search")[0]
-            c.predict(run_id, None, problem, prompt_of(problem), *knobs, api_name="/run")
+            run_id = c.predict(problem, prompt_of(problem), "", *knobs, api_name="/new_search")[0]
+            c.predict(run_id, None, problem, prompt_of(problem), "", *knobs, api_name="/run")
             return json.loads(c.predict(run_id, api_name="/get_tree"))
 
         with ThreadPoolExecutor(2) as pool:

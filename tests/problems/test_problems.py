@@ -206,11 +206,30 @@ def test_custom_problem_basics():
     p = custom_problem(text, tests="assert double(2) == 4\n\n# edge case\n  assert double(0) == 0  \n")
     assert p.source == "custom" and p.prompt == text
     assert p.id.startswith("custom/") and len(p.id) == len("custom/") + 10
-    assert p.id == custom_problem(text).id != custom_problem(text + " ").id
+    assert custom_problem(text).id != custom_problem(text + " ").id
+    assert p.id != custom_problem(text).id  # other tests, another problem
     assert p.entry_point == "double"
     assert p.visible_tests == ("assert double(2) == 4", "assert double(0) == 0")
     assert p.hidden_test is None and p.canonical_solution is None
     assert Problem.from_dict(p.to_dict()) == p
+
+
+def test_asserts_typed_under_the_function_are_its_visible_tests():
+    text = 'def add(a, b):\n    """Add.\n    >>> add(1, 2)\n    3\n    """\n\nassert add(2, 2) == 4\nassert add(0, 0) == 0\n'
+    p = custom_problem(text, tests="assert add(5, 5) == 10")
+    assert p.visible_tests == (
+        "assert add(5, 5) == 10",  # the tests box
+        "assert add(2, 2) == 4",  # typed under the function
+        "assert add(0, 0) == 0",
+        "assert add(1, 2) == 3",  # the docstring's example, as for HumanEval
+    )
+    assert "assert" not in p.prompt and p.prompt.rstrip().endswith('"""')
+    rebuilt = custom_problem(p.prompt, "\n".join(p.visible_tests))  # what the studio's panel shows of it
+    assert rebuilt.visible_tests == p.visible_tests and rebuilt.id == p.id
+    body = "def f(x):\n    assert x > 0\n    return x\n"  # an indented assert is code, not a test
+    assert custom_problem(body).prompt == body and custom_problem(body).visible_tests == ()
+    with pytest.raises(ValueError, match="typed assert 1 is not valid Python"):
+        custom_problem("def f():\n    pass\nassert f(\n")
 
 
 def test_custom_problem_entry_point():

@@ -30,7 +30,7 @@ from ui.sessions import BackendPool
 
 MARKER = "MARKER-7f3c-never-sent"
 KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, 1, '{"end_gate": 1.0}']  # the adapter follows
-PROBLEM = ["HumanEval/0", prompt_of("HumanEval/0")]
+PROBLEM = ["HumanEval/0", prompt_of("HumanEval/0"), ""]  # picker, text, tests
 EVAL_FORM = ["HumanEval/0-1", "", "greedy", 1, 0.0, "1", 2, "quick demo"]
 
 

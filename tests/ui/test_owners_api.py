@@ -29,7 +29,7 @@ from ui.sessions import BackendPool
 
 LOGINS = [("alice", "pw-alice"), ("bob", "pw-bob"), ("olive", "pw-olive")]
 KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, 1, '{"end_gate": 1.0}', ""]
-PROBLEM = ["HumanEval/0", prompt_of("HumanEval/0")]
+PROBLEM = ["HumanEval/0", prompt_of("HumanEval/0"), ""]  # picker, text, tests
 EVAL_FORM = ["HumanEval/0-9", "", "greedy", 1, 0.0, "1", 2, "quick demo"]  # two batches: Stop lands between
 
 

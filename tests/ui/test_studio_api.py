@@ -38,9 +38,9 @@ def tree_of(client: Client, run_id: str) -> dict:
 def test_endpoints_change_the_tree_as_they_should(studio):
     url, _ = studio
     c = Client(url, verbose=False)
-    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/new_search")[0]
+    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/new_search")[0]
     assert len(tree_of(c, run_id)["nodes"]) == 1
-    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
+    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/step")
     tree = tree_of(c, run_id)
     assert tree["iteration"] == 1 and len(tree["nodes"]) == 4
     first = tree["nodes"][0]["children"][0]
@@ -52,7 +52,7 @@ def test_endpoints_change_the_tree_as_they_should(studio):
     c.predict(run_id, first, api_name="/unprune")
     c.predict(run_id, first, api_name="/force")
     assert {n["id"]: n for n in tree_of(c, run_id)["nodes"]}[first]["forced"] is True
-    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
+    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/step")
     tree = tree_of(c, run_id)
     selected = [e for e in tree["events"] if e["kind"] == "selected"][-1]
     assert selected["node"] == first and selected["data"]["forced"] is True
@@ -72,13 +72,14 @@ def test_bad_requests_get_clear_errors(studio):
     c = Client(url, verbose=False)
     with pytest.raises(Exception, match="neither open nor in the database"):
         c.predict("nope", 1, api_name="/prune")
-    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/new_search")[0]
+    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/new_search")[0]
     with pytest.raises(Exception, match="cannot prune the root"):
         c.predict(run_id, 0, api_name="/prune")
     with pytest.raises(Exception, match="bad setting"):
         c.predict(
             "HumanEval/0",
             prompt_of("HumanEval/0"),
+            "",
             "paper defaults",
             2,
             3,
@@ -98,9 +99,9 @@ def test_two_clients_at_once_keep_their_own_runs(studio):
 
     def client_run(problem: str) -> None:
         c = Client(url, verbose=False)
-        run_id = c.predict(problem, prompt_of(problem), *KNOBS, api_name="/new_search")[0]
+        run_id = c.predict(problem, prompt_of(problem), "", *KNOBS, api_name="/new_search")[0]
         for _ in range(2):
-            c.predict(run_id, None, problem, prompt_of(problem), *KNOBS, api_name="/step")
+            c.predict(run_id, None, problem, prompt_of(problem), "", *KNOBS, api_name="/step")
         results[problem] = (run_id, tree_of(c, run_id))
 
     threads = [threading.Thread(target=client_run, args=(p,)) for p in ("HumanEval/1", "HumanEval/2")]
@@ -149,8 +150,8 @@ def test_a_downloaded_tree_uploads_again(studio, tmp_path):
 
     url, _ = studio
     c = Client(url, verbose=False)
-    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/new_search")[0]
-    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
+    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/new_search")[0]
+    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/step")
     text = c.predict(run_id, api_name="/get_tree")
     path = tmp_path / "tree.json"
     path.write_text(text, encoding="utf-8")
@@ -164,8 +165,8 @@ def test_a_downloaded_tree_uploads_again(studio, tmp_path):
 def test_execute_rescore_and_reward_report(studio):
     url, _ = studio
     c = Client(url, verbose=False)
-    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/new_search")[0]
-    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
+    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/new_search")[0]
+    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/step")
     child = tree_of(c, run_id)["nodes"][0]["children"][0]
     result, _inspector = c.predict(run_id, child, api_name="/execute")
     assert "visible (in the reward)" in result and "hidden (never in the reward)" in result
@@ -183,8 +184,8 @@ def test_execute_rescore_and_reward_report(studio):
 def test_step_shows_the_selected_node_as_it_is_after_the_iteration(studio):
     url, _ = studio
     c = Client(url, verbose=False)
-    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/new_search")[0]
-    out = c.predict(run_id, 0, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
+    run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/new_search")[0]
+    out = c.predict(run_id, 0, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/step")
     children = tree_of(c, run_id)["nodes"][0]["children"]
     assert children and ", ".join(f"#{i}" for i in children) in out[-1]  # the inspector, refreshed
 
@@ -208,9 +209,9 @@ def test_open_in_search_sets_the_left_panel_to_the_run(tmp_path):
     try:
         c = Client(url, verbose=False)
         knobs = ["quick demo", 3, 2, 0.25, 0.5, 9, 3, '{"end_gate": 1.0}', ""]
-        run_id = c.predict("HumanEval/5", prompt_of("HumanEval/5"), *knobs, api_name="/new_search")[0]
+        run_id = c.predict("HumanEval/5", prompt_of("HumanEval/5"), "", *knobs, api_name="/new_search")[0]
         out = c.predict(run_id, api_name="/open_run")
-        picker, text, preset_name, its, k, c_, temp, seed, width, overrides = out[8:18]
+        picker, text, tests, preset_name, its, k, c_, temp, seed, width, overrides = out[9:20]
         assert (picker, preset_name, its, k, c_, temp, seed, width) == (
             "HumanEval/5",
             "quick demo",
@@ -222,6 +223,7 @@ def test_open_in_search_sets_the_left_panel_to_the_run(tmp_path):
             3,
         )
         assert text.strip() == prompt_of("HumanEval/5").strip() and json.loads(overrides) == {"end_gate": 1.0}
+        assert tests == ""  # a HumanEval problem's visible tests come from its docstring
     finally:
         app.close()
 
@@ -261,8 +263,8 @@ def test_code_in_an_uploaded_tree_never_runs(studio, tmp_path, monkeypatch):
     assert planted_nodes and all(n["code"]["uploaded"] for n in tree["nodes"] if n["code"])
     for node_id in planted_nodes:
         c.predict(run_id, node_id, api_name="/execute")
-    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
-    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/run")
+    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/step")
+    c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/run")
     c.predict(run_id, planted_nodes[0], api_name="/write_code")
     assert ran, "nothing ran at all: the test would prove nothing"
     assert not [code for code in ran if marker in code]

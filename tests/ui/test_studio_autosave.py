@@ -42,12 +42,12 @@ def test_every_action_is_saved_and_a_restart_reopens_and_resumes(db):
     app, url, _ = serve(Store(db))
     try:
         c = Client(url, verbose=False)
-        run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/new_search")[0]
+        run_id = c.predict("HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/new_search")[0]
         assert Store(db).load_tree(run_id).to_json() == tree_json(c, run_id)
-        c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")
+        c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/step")
         first = json.loads(tree_json(c, run_id))["nodes"][0]["children"][0]
         c.predict(run_id, first, api_name="/prune")
-        c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/run")
+        c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/run")
         before = tree_json(c, run_id)
         stored = Store(db).load_tree(run_id)
         assert stored.to_json() == before  # every iteration and the prune, nothing more, nothing less
@@ -61,7 +61,9 @@ def test_every_action_is_saved_and_a_restart_reopens_and_resumes(db):
         c = Client(url, verbose=False)
         assert tree_json(c, run_id) == before
         c.predict(run_id, 1, api_name="/replay")  # the replay works on a reopened run
-        c.predict(run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/step")  # resume
+        c.predict(
+            run_id, None, "HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/step"
+        )  # resume
         after = json.loads(tree_json(c, run_id))
         assert after["iteration"] == 4
         assert Store(db).load_tree(run_id).to_json() == tree_json(c, run_id)
@@ -73,8 +75,8 @@ def test_history_lists_filters_and_opens_runs(db):
     app, url, _ = serve(Store(db))
     try:
         c = Client(url, verbose=False)
-        a = c.predict("HumanEval/0", prompt_of("HumanEval/0"), *KNOBS, api_name="/new_search")[0]
-        b = c.predict("HumanEval/2", prompt_of("HumanEval/2"), *KNOBS, api_name="/new_search")[0]
+        a = c.predict("HumanEval/0", prompt_of("HumanEval/0"), "", *KNOBS, api_name="/new_search")[0]
+        b = c.predict("HumanEval/2", prompt_of("HumanEval/2"), "", *KNOBS, api_name="/new_search")[0]
         Store(db).add_annotation(b, [0, 1], "accept", annotator="ada")
         table = c.predict(*FILTERS, api_name="/list_runs")[-1]
         assert [row[0] for row in table["data"]] == [b, a]  # newest first

@@ -73,13 +73,13 @@ def test_studio_answers_on_loopback_and_runs_a_search(studio):
         assert "Qwen2.5-Coder-0.5B-Instruct" in resp.read().decode()  # the header names the model
     client = Client(studio, verbose=False)
     knobs = ["quick demo", 1, 2, 0.5, 0.7, 0, 4, "", ""]
-    job = client.submit("HumanEval/2", prompt_of("HumanEval/2"), *knobs, api_name="/new_search")
+    job = client.submit("HumanEval/2", prompt_of("HumanEval/2"), "", *knobs, api_name="/new_search")
     out = job.result(timeout=900)
     statuses = [o[2] for o in job.outputs() if isinstance(o, (list, tuple)) and isinstance(o[2], str)]
     assert any(s.startswith("preparing the model, one time") for s in statuses), statuses[:5]
     run_id = out[0]
     assert run_id and "HumanEval/2" in out[2] and "iteration 0" in out[2]
-    out = client.predict(run_id, None, "HumanEval/2", prompt_of("HumanEval/2"), *knobs, api_name="/step")
+    out = client.predict(run_id, None, "HumanEval/2", prompt_of("HumanEval/2"), "", *knobs, api_name="/step")
     assert "iteration 1" in out[2] and "Best path" in out[3]
     tree = json.loads(client.predict(run_id, api_name="/get_tree"))
     assert tree["schema"] == "sra-tree/1" and len(tree["nodes"]) >= 2

@@ -42,10 +42,12 @@ def test_run_streams_each_iteration_and_pause_stops_it(ctx):
         steps += 1
         if steps == 2:
             run.stop_requested.set()
-    assert steps == 2 and run.search.tree.iteration == 2
-    run_id, _tree, status, best, _code, timeline, _slider, download = act.render(run)
+    assert steps == 3 and run.search.tree.iteration == 2  # 2 iterations, then the render of the pause
+    run_id, _tree, status, best, _code, timeline, _slider, download, target = act.render(run)
     assert json.loads(Path(download).read_text())["nodes"][0]["id"] == 0  # one click downloads it
     assert run_id == run.id and "iteration 2" in status and "Best path" in best
+    assert "continue" in target and run.id in target
+    assert "paused by the user" in timeline  # Pause is a Timeline row
 
 
 def test_step_goes_past_the_budget_and_stop_ends_the_search(ctx):
@@ -112,16 +114,16 @@ def test_a_bad_override_of_a_controlled_field_is_a_clear_error():
 def test_the_panel_rebuilds_an_attached_runs_config_exactly(ctx, name):
     config = act.build_config(name, {"k": 2, "seed": 5}, '{"end_gate": 0.5, "max_depth": 3}')
     run = act.new_search(ctx, "HumanEval/4", pick_problem("HumanEval/4"), config, owner="a")
-    picker, text, preset_name, *knobs, overrides = act.panel_values(run)
-    assert picker == "HumanEval/4" and text == pick_problem("HumanEval/4")
+    picker, text, tests, preset_name, *knobs, overrides = act.panel_values(run)
+    assert picker == "HumanEval/4" and text == pick_problem("HumanEval/4") and tests == ""
     rebuilt = act.build_config(preset_name, dict(zip(act.KNOBS, knobs, strict=True)), overrides)
     assert rebuilt == run.search.tree.config
 
 
 def test_the_panel_of_a_custom_problem_holds_its_text_and_no_pick(ctx):
     run = act.new_search(ctx, "HumanEval/4", "def f(x):\n    return x\n", act.build_config("wide", {}), "a")
-    picker, text, preset_name, *_ = act.panel_values(run)
-    assert picker is None and "def f(x)" in text and preset_name == "wide"
+    picker, text, tests, preset_name, *_ = act.panel_values(run)
+    assert picker is None and "def f(x)" in text and tests == "" and preset_name == "wide"
 
 
 def test_a_run_reports_its_phase_while_an_iteration_is_in_flight():
