@@ -182,7 +182,7 @@ def replay_line(search: Search, iteration: int) -> str:
     """The status line while the replay shows a past tree."""
     tree = search.tree
     return (
-        f"**{tree.problem.id}** · ⏪ replaying: the tree after iteration {iteration} of {tree.iteration} · "
+        f"**{tree.problem.id}** · ◀ replaying: the tree after iteration {iteration} of {tree.iteration} · "
         "Step or Run shows the live tree again"
     )
 
@@ -399,7 +399,7 @@ def live_value(
     return box[0]
 
 
-def relay(lines: Generator[str, None, T], wrap: Callable[[str], tuple]) -> Generator[tuple, None, T]:
+def relay(lines: Generator[str, None, T], wrap: Callable[[str], Any]) -> Generator[Any, None, T]:
     """Each progress line of a live action as the outputs ``wrap`` builds from it; returns its result."""
     while True:
         try:
@@ -411,7 +411,7 @@ def relay(lines: Generator[str, None, T], wrap: Callable[[str], tuple]) -> Gener
 
 def busy_line(label: str, started: float) -> str:
     """The status line of a slow action other than Step and Run (writing code, editing a step ...)."""
-    return f"⏳ {label} · {time.monotonic() - started:.0f} s"
+    return f"▶ {label} · {time.monotonic() - started:.0f} s"
 
 
 def progress_line(
@@ -440,14 +440,14 @@ def progress_line(
     doing = now.describe() if now is not None else f"iteration {search.tree.iteration + 1} · starting"
     nodes = len(search.tree.nodes) if drawn is None else drawn
     return (
-        f"**{search.tree.problem.id}** · ⏳ running {doing}{of} · {nodes} nodes drawn · "
+        f"**{search.tree.problem.id}** · ▶ running {doing}{of} · {nodes} nodes drawn · "
         f"{elapsed:.0f} s elapsed{eta}"
     )
 
 
 def starting_line(what: str) -> str:
     """The status line from the moment an action is pressed until it reports its own progress."""
-    return f"⏳ {what} …"
+    return f"▶ {what} …"
 
 
 def step_live(run: Run) -> Iterator[str]:
@@ -509,7 +509,7 @@ def run_iterations(run: Run, n: int) -> Iterator[str | None]:
 
 def pausing(run: Run) -> str:
     """What the progress line adds once Pause is pressed: when the pause takes effect."""
-    return " · ⏸ pausing when this wave ends" if run.stop_requested.is_set() else ""
+    return " · ‖ pausing when this wave ends" if run.stop_requested.is_set() else ""
 
 
 def steer(run: Run, action: str, node: float | None, text: str = "") -> int | None:

@@ -572,24 +572,40 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         run = act.get_run(ctx, rid, caller)
         if n is None:
             raise gr.Error("select a node first (click it in the tree)")
-        try:
-            run.search.execute(int(n))
-        except (ValueError, KeyError) as exc:
-            raise gr.Error(str(exc).strip("'\"")) from None
+        label, started = f"writing code for node #{int(n)} and running its tests", time.monotonic()
+
+        def work():
+            try:
+                run.search.execute(int(n))
+            except (ValueError, KeyError) as exc:
+                raise gr.Error(str(exc).strip("'\"")) from None
+
+        yield act.starting_line(label), gr.skip()
+        yield from act.relay(
+            act.live_value(work, lambda: act.busy_line(label, started)), lambda line: (line, gr.skip())
+        )
         act.save(ctx, run)
         node = run.search.tree.nodes[int(n)]
-        return execution_summary(node), inspect(ctx, rid, n, caller)
+        yield execution_summary(node), inspect(ctx, rid, n, caller)
 
     def on_rescore(rid, n, prompt, temp, request: gr.Request):
         run = act.get_run(ctx, rid, owner_of(request))
-        try:
-            rows = rescore_subtree(
-                run.search, int(n or 0), critic_prompt=prompt.strip() or None, temperature=temp
-            )
-        except (ValueError, KeyError) as exc:
-            raise gr.Error(str(exc).strip("'\"")) from None
+        label, started = f"re-scoring the subtree of node #{int(n or 0)} with the critic", time.monotonic()
+
+        def work():
+            try:
+                return rescore_subtree(
+                    run.search, int(n or 0), critic_prompt=prompt.strip() or None, temperature=temp
+                )
+            except (ValueError, KeyError) as exc:
+                raise gr.Error(str(exc).strip("'\"")) from None
+
+        yield act.starting_line(label)
+        rows = yield from act.relay(
+            act.live_value(work, lambda: act.busy_line(label, started)), lambda line: line
+        )
         act.save(ctx, run)
-        return act.rescore_markdown(rows)
+        yield act.rescore_markdown(rows)
 
     exec_btn.click(on_execute, [run_id, node], [exec_out, inspector], api_name="execute", **model_queue)
     rescore_btn.click(

@@ -43,14 +43,108 @@ def marker_size(node_count: int, visits: int) -> float:
     return round(base * (1 + 0.45 * math.log1p(visits)), 1)
 
 
-def node_label(node: dict, words: int = 3) -> str:
-    """A few words of the step and its critic score, e.g. "Sort the list… 8"."""
-    if node["parent"] is None:
-        return "problem"
-    parts = (node["step"] or "").split()
-    head = " ".join(parts[:words]) + ("…" if len(parts) > words else "")
-    score = "?" if node["parsed"] is False else "" if node["score"] is None else f"{node['score']:g}"
-    return f"{head} {score}".strip()
+FILLER = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "be",
+        "by",
+        "can",
+        "each",
+        "first",
+        "for",
+        "from",
+        "function",
+        "given",
+        "i",
+        "if",
+        "implement",
+        "in",
+        "is",
+        "it",
+        "its",
+        "let",
+        "lets",
+        "let's",
+        "must",
+        "need",
+        "next",
+        "now",
+        "of",
+        "on",
+        "or",
+        "our",
+        "should",
+        "so",
+        "step",
+        "that",
+        "the",
+        "then",
+        "this",
+        "to",
+        "use",
+        "we",
+        "will",
+        "with",
+        "write",
+        "define",
+        "create",
+        "return",
+        "returns",
+        "check",
+    ]
+)
+LABEL_WORDS = 2
+WORD_CHARS = 10
+
+
+def _words(step: str) -> list[str]:
+    """The step's content words, lower-case, without punctuation or filler ("We need to sort" → ["sort"])."""
+    words = [w.strip(".,;:!?()[]{}\"'`").lower() for w in step.split()]
+    return [w for w in words if w and w not in FILLER]
+
+
+def _short(word: str) -> str:
+    return word if len(word) <= WORD_CHARS else word[: WORD_CHARS - 1] + "…"
+
+
+def _score(node: dict) -> str:
+    if node["parsed"] is False:
+        return "?"
+    used = node.get("used_score")
+    return "" if used is None else f"{used:.1f}"
+
+
+def node_labels(nodes: list[dict]) -> dict[int, str]:
+    """A short label per node: words that tell it from its siblings, and the score its value uses.
+
+    Words every sibling shares ("We need to …") say nothing, so they are left out; e.g. "sort pairs
+    5.0" beside "dictionary counts 7.3". The score is the one the node's value is made from (the
+    expected score when the critic was read from its distribution), not the sampled reply.
+    """
+    siblings: dict[int | None, list[dict]] = {}
+    for node in nodes:
+        siblings.setdefault(node["parent"], []).append(node)
+    labels: dict[int, str] = {}
+    for group in siblings.values():
+        words = {n["id"]: _words(n["step"] or "") for n in group}
+        shared = set.intersection(*(set(w) for w in words.values())) if len(group) > 1 else set()
+        for node in group:
+            if node["parent"] is None:
+                labels[node["id"]] = "problem"
+                continue
+            own = [w for w in words[node["id"]] if w not in shared] or words[node["id"]]
+            head = " ".join(_short(w) for w in own[:LABEL_WORDS]) or f"#{node['id']}"
+            labels[node["id"]] = f"{head} {_score(node)}".strip()
+    return labels
+
+
+def node_label(node: dict) -> str:
+    """One node's label on its own (no siblings to tell it from)."""
+    return node_labels([node])[node["id"]]
 
 
 def _rate(x: float | None) -> str:
@@ -99,19 +193,23 @@ def tree_figure(snap: Snapshot, colour_by: str = DEFAULT_COLOURING) -> go.Figure
     best = set(zip(snap.best_path, snap.best_path[1:], strict=False))
     last = set(zip(snap.last_selected_path, snap.last_selected_path[1:], strict=False))
     labelled = {n["id"] for n in snap.nodes} if len(snap.nodes) <= LABELLED_UP_TO else {0, *snap.best_path}
+    labels = node_labels(snap.nodes)
     grey = "#8a8f98"
     fig = go.Figure()
     fig.add_trace(_edge_trace(snap, set(snap.edges), "#c9ced6", 1.0, "solid", "edges"))
     fig.add_trace(_edge_trace(snap, last, "#3b82f6", 3.0, "dash", "last selection"))
     fig.add_trace(_edge_trace(snap, best, "#f59e0b", 4.0, "solid", "best path"))
-    live = [n for n in snap.nodes if n["status"] != "pruned"]
-    pruned = [n for n in snap.nodes if n["status"] == "pruned"]
+    # the browser hides a label that would overlap one drawn before it: the best path's come first
+    first = {node_id: rank for rank, node_id in enumerate(snap.best_path)}
+    ordered = sorted(snap.nodes, key=lambda n: (first.get(n["id"], len(first)), -n["visits"], n["id"]))
+    live = [n for n in ordered if n["status"] != "pruned"]
+    pruned = [n for n in ordered if n["status"] == "pruned"]
     fig.add_trace(
         go.Scatter(
             x=[n["x"] for n in live],
             y=[-n["y"] for n in live],
             mode="markers+text",
-            text=[node_label(n) if n["id"] in labelled else "" for n in live],
+            text=[labels[n["id"]] if n["id"] in labelled else "" for n in live],
             textposition="bottom center",
             textfont={"size": 10},
             customdata=[n["id"] for n in live],
@@ -152,7 +250,7 @@ def tree_figure(snap: Snapshot, colour_by: str = DEFAULT_COLOURING) -> go.Figure
                 x=[n["x"] for n in pruned],
                 y=[-n["y"] for n in pruned],
                 mode="markers+text",
-                text=[node_label(n) if n["id"] in labelled else "" for n in pruned],
+                text=[labels[n["id"]] if n["id"] in labelled else "" for n in pruned],
                 textposition="bottom center",
                 textfont={"size": 10, "color": grey},
                 customdata=[n["id"] for n in pruned],
@@ -168,11 +266,14 @@ def tree_figure(snap: Snapshot, colour_by: str = DEFAULT_COLOURING) -> go.Figure
                 _validate=False,
             )
         )
+    xs = [n["x"] for n in snap.nodes] or [0.0]
+    ys = [-n["y"] for n in snap.nodes] or [0.0]
     fig.update_layout(
         showlegend=False,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"visible": False},
-        yaxis={"visible": False},
+        # room around the outer nodes, so that their labels (under them) fit in the plot area
+        xaxis={"visible": False, "range": [min(xs) - 0.8, max(xs) + 0.8]},
+        yaxis={"visible": False, "range": [min(ys) - 0.6, max(ys) + 0.35]},
         plot_bgcolor="rgba(0,0,0,0)",
         paper_bgcolor="rgba(0,0,0,0)",
         height=460,

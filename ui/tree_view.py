@@ -111,6 +111,7 @@ function render(nodeCount) {
   const font = Object.assign({}, fig.layout.font || {}, { color: dark ? '#e5e7eb' : '#1f2937' });
   const layout = Object.assign({}, fig.layout, { uirevision: String(state.scope ?? 'tree'), font: font });
   window.Plotly.react(plot, withRing(fig.data, state.selected), layout, config).then(() => {
+    declutter();
     if (nodeCount !== undefined) box.dataset.nodeCount = String(nodeCount);
     if (state.selected === null) delete box.dataset.selected;
     else box.dataset.selected = String(state.selected);
@@ -118,9 +119,33 @@ function render(nodeCount) {
   });
 }
 
+// A label that would overlap one drawn before it (the best path's come first), or reach past the
+// plot area, is hidden; hovering its node still shows the whole step. Runs after every redraw
+// (zoom, resize), so zooming in brings hidden labels back.
+function declutter() {
+  const area = plot.querySelector('.nsewdrag');
+  if (!area) return;
+  const bounds = area.getBoundingClientRect();
+  const kept = [];
+  let hidden = 0;
+  plot.querySelectorAll('.scatterlayer .trace text').forEach((label) => {
+    label.style.display = '';
+    if (!label.textContent) return;
+    const r = label.getBoundingClientRect();
+    const inside = r.left >= bounds.left && r.right <= bounds.right && r.top >= bounds.top && r.bottom <= bounds.bottom;
+    const clash = kept.some((k) => r.left < k.right && r.right > k.left && r.top < k.bottom && r.bottom > k.top);
+    if (inside && !clash) { kept.push(r); return; }
+    label.style.display = 'none';
+    hidden += 1;
+  });
+  box.dataset.labelsShown = String(kept.length);
+  box.dataset.labelsHidden = String(hidden);
+}
+
 function bind() {
   if (state.bound || typeof plot.on !== 'function') return;
   state.bound = true;
+  plot.on('plotly_afterplot', declutter);
   plot.on('plotly_click', (ev) => {
     const point = ev && ev.points && ev.points[0];
     if (!point || point.customdata === undefined || point.customdata === null) return;

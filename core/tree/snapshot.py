@@ -52,6 +52,8 @@ def snapshot(tree: Tree) -> Snapshot:
                 "status": status,
                 "origin": node.origin,
                 "score": node.critic.score if node.critic else None,
+                # the 0-10 score the node's value uses (the expected score when read from the distribution)
+                "used_score": round(node.critic.value * 10, 2) if node.critic else None,
                 "parsed": node.critic.parsed if node.critic else None,
                 "visible": ran.visible.pass_rate if ran is not None and ran.visible else None,
                 "hidden": ran.hidden.pass_rate if ran is not None and ran.hidden else None,

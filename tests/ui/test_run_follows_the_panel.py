@@ -22,15 +22,19 @@ from ui.reward_tab import trees_of
 from ui.search_tab import pick_problem as prompt_of
 from ui.sessions import BackendPool, save_run
 
-KNOBS = ["paper defaults", 2, 3, 0.5, 0.7, 0, 1, "", ""]  # preset, its, k, c, temp, seed, width, JSON, adapter
+KNOBS = [
+    "paper defaults",
+    2,
+    3,
+    0.5,
+    0.7,
+    0,
+    1,
+    "",
+    "",
+]  # preset, its, k, c, temp, seed, width, JSON, adapter
 GROUNDED = ["runs the examples", 1, 2, 0.05, 0.7, 0, 1, '{"rollout": false}', ""]
-CUSTOM = (
-    "def add(a, b):\n"
-    '    """Add two numbers."""\n'
-    "\n"
-    "assert add(2, 2) == 4\n"
-    "assert add(0, 1) == 1\n"
-)
+CUSTOM = 'def add(a, b):\n    """Add two numbers."""\n\nassert add(2, 2) == 4\nassert add(0, 1) == 1\n'
 
 
 @pytest.fixture(scope="module")

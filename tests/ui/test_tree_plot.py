@@ -6,14 +6,14 @@ from core.tree.snapshot import snapshot
 from tests.scripted import ScriptedBackend
 from tests.search.test_grounding import GOOD
 from tests.search.test_truthful_search import grounded
-from ui.tree_plot import COLOURINGS, NO_VALUE, node_label, tree_figure
+from ui.tree_plot import COLOURINGS, NO_VALUE, WORD_CHARS, node_label, node_labels, tree_figure
 
 
 def nodes_trace(fig):
     return next(t for t in fig.data if t.name == "nodes")
 
 
-def test_every_node_has_a_short_label_with_its_score(make_search):
+def test_every_node_has_a_short_label_with_the_score_its_value_uses(make_search):
     search = make_search(ScriptedBackend(), end_gate=1.0)
     search.run(3)
     snap = snapshot(search.tree)
@@ -21,12 +21,27 @@ def test_every_node_has_a_short_label_with_its_score(make_search):
     labels = dict(zip(trace.customdata, trace.text, strict=True))
     assert labels[0] == "problem"
     for node in snap.nodes[1:]:
-        words = node["step"].split()
-        assert labels[node["id"]].startswith(" ".join(words[:3]))
-        assert labels[node["id"]].endswith(f"{node['score']:g}")
-    assert node_label({"parent": 0, "step": "One two three four five", "parsed": False, "score": None}) == (
-        "One two three… ?"
-    )
+        critic = search.tree.nodes[node["id"]].critic
+        assert labels[node["id"]].endswith(f"{critic.value * 10:.1f}")  # the value's score, not the sample
+        assert len(labels[node["id"]]) <= 2 * WORD_CHARS + 6
+    assert node_label({"id": 1, "parent": 0, "step": "One two three four", "parsed": False}) == "one two ?"
+
+
+def test_sibling_labels_leave_out_the_words_they_share_and_differ():
+    def node(i, step, used=5.0):
+        return {"id": i, "parent": 0 if i else None, "step": step, "parsed": True, "used_score": used}
+
+    nodes = [
+        node(0, ""),
+        node(1, "We need to sort the numbers first.", 5.03),
+        node(2, "We need to count the numbers with a dictionary."),
+        node(3, "We need to compare each pair of numbers."),
+    ]
+    labels = node_labels(nodes)
+    assert labels[1] == "sort 5.0" and labels[2] == "count dictionary 5.0" and labels[3] == "compare pair 5.0"
+    assert len({labels[i] for i in (1, 2, 3)}) == 3
+    long = node_labels([node(0, ""), node(4, "Implement the remove_reversed_permutations helper")])
+    assert long[4] == "remove_re… helper 5.0"
 
 
 def test_the_colour_follows_the_chosen_measure_and_grey_marks_what_was_not_measured():
