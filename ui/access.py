@@ -27,6 +27,7 @@ from core.backends.catalogue import key_of
 from core.store.filters import Facets, RunFilter, facets, find_runs
 from core.store.runs import RunRow
 from ui.context import ANONYMOUS, StudioContext
+from ui.errors import UserError
 
 
 # --- owners -------------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ def refusal(kind: str, item_id: object) -> gr.Error:
     """The one refusal: it names the item as the caller gave it and says nothing else about it."""
     shown = str(item_id).strip()
     shown = shown if len(shown) <= 40 else shown[:40] + "…"
-    return gr.Error(f"{kind} {shown} belongs to another user")
+    return UserError(f"{kind} {shown} belongs to another user")
 
 
 def require_owner(ctx: StudioContext, kind: str, item_id: object, owner: str | None, caller: str) -> None:
@@ -120,9 +121,11 @@ def dataset_folder(ctx: StudioContext, name: str | None) -> Path:
     """The export folder of ``name``, which must be one of :meth:`StudioContext.export_names`."""
     name = (name or "").strip()
     if not name:
-        raise gr.Error("pick a dataset: one of this studio's exports (Curate → Export makes one)")
+        raise UserError("pick a dataset: one of this studio's exports (Curate → Export makes one)")
     if name not in ctx.export_names():
-        raise gr.Error(f"dataset {_quoted(name)} is not one of this studio's exports: pick one from the list")
+        raise UserError(
+            f"dataset {_quoted(name)} is not one of this studio's exports: pick one from the list"
+        )
     return ctx.exports_dir() / name
 
 
@@ -132,7 +135,7 @@ def adapter_name(ctx: StudioContext, value: str | None) -> str | None:
     if not value:
         return None
     if value not in ctx.adapter_names():
-        raise gr.Error(
+        raise UserError(
             f"adapter {_quoted(value)} is not one of this studio's adapters: pick one from the list "
             "(the Train tab registers them)"
         )
@@ -145,7 +148,7 @@ def base_model(ctx: StudioContext, value: str | None) -> str:
     value = (value or "").strip()
     value = key_of(value) or value if value else allowed[0]
     if value not in allowed:
-        raise gr.Error(
+        raise UserError(
             f"base model {_quoted(value)} is not one this studio allows ({', '.join(allowed)}); "
             "the operator adds one with --allow-model"
         )

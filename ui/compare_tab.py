@@ -14,6 +14,7 @@ from core.tree.queries import best_node, latest_run
 from core.tree.snapshot import snapshot
 from ui.access import may_see, require_run
 from ui.context import StudioContext, owner_of
+from ui.errors import UserError
 from ui.tree_view import create_tree_view, tree_view_payload
 
 NO_STORE = "_No database: only saved runs can be compared._"
@@ -38,11 +39,11 @@ def tree_of(ctx: StudioContext, run_id: str, caller: str = "") -> Tree:
     if live is not None:
         return live.search.tree
     if ctx.store is None:
-        raise gr.Error("no database to read runs from")
+        raise UserError("no database to read runs from")
     try:
         return ctx.store.load_tree(run_id)
     except (UnknownRun, sqlite3.Error) as exc:
-        raise gr.Error(str(exc).strip("'\"")) from None
+        raise UserError(str(exc).strip("'\"")) from None
 
 
 def summary(tree: Tree) -> str:

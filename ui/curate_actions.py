@@ -32,6 +32,7 @@ from core.prompts import format_steps
 from core.store.runs import Store
 from core.tree.records import VerdictSummary
 from ui.access import refusal
+from ui.errors import UserError
 
 Visible = Callable[[str], bool]  # whether the caller may see a run of this owner (None: every run)
 
@@ -61,7 +62,7 @@ def load(cur: Curator, f: QueueFilter, sort: str, visible: Visible | None = None
     try:
         items = build_queue(cur.store, f, sort or "value", cur.cache)
     except CurationError as exc:
-        raise gr.Error(str(exc)) from None
+        raise UserError(str(exc)) from None
     return items if visible is None else [i for i in items if visible(i.run.owner)]
 
 
@@ -202,7 +203,7 @@ def decide_and_next(
     every = load(cur, f, sort)
     item = next((i for i in every if i.key == key), None)
     if item is None:
-        raise gr.Error("that path is not in the queue any more: press Refresh")
+        raise UserError("that path is not in the queue any more: press Refresh")
     if visible is not None and not visible(item.run.owner):
         raise refusal("run", item.run.id)
     items = every if visible is None else [i for i in every if visible(i.run.owner)]
@@ -220,7 +221,7 @@ def decide_and_next(
             seen=None if seen is None else int(seen),
         )
     except CurationError as exc:
-        raise gr.Error(str(exc)) from None
+        raise UserError(str(exc)) from None
     return view(cur, f, sort, queue, after, visible)
 
 
@@ -248,5 +249,5 @@ def export(
     try:
         result = export_accepted(cur.store, name, formats or [], filters_, cache=cur.cache)
     except CurationError as exc:
-        raise gr.Error(str(exc)) from None
+        raise UserError(str(exc)) from None
     return export_summary(result), str(result.zip_path)

@@ -9,6 +9,7 @@ from core.curation.queue import CandidateCache
 from ui import curate_actions as act
 from ui.access import may_see, visible_facets
 from ui.context import StudioContext, owner_of
+from ui.widgets import Number
 
 DEFAULT_FORMATS = ["sft", "alpaca", "reference", "dpo", "prm"]  # hf needs the slow datasets import
 KEYS = (
@@ -43,7 +44,7 @@ def create_curate_tab(ctx: StudioContext) -> None:
                         _choices([]), value="", label="Run status", allow_custom_value=True, min_width=110
                     )
                 with gr.Row():
-                    min_value = gr.Number(None, label="Min value", minimum=0, maximum=1, min_width=80)
+                    min_value = Number(None, label="Min value", minimum=0, maximum=1, min_width=80)
                     sort = gr.Dropdown(act.SORT_CHOICES, value="value", label="Sort by", min_width=120)
                     text = gr.Textbox(label="Search text", placeholder="steps, code, run id", min_width=140)
                 queue = gr.Radio(act.QUEUES, value="pending", label="Queue", elem_id="curate-queue")
@@ -53,14 +54,14 @@ def create_curate_tab(ctx: StudioContext) -> None:
                 rows = gr.Dataframe(
                     headers=act.COLUMNS,
                     interactive=False,
-                    wrap=False,
+                    wrap=True,  # ids whole, never "HumanEva…"
                     max_height=460,
-                    column_widths=["5%", "20%", "16%", "10%", "13%", "12%", "11%", "13%"],
+                    column_widths=["4%", "22%", "18%", "8%", "12%", "11%", "11%", "14%"],
                     elem_id="curate-table",
                 )
             with gr.Column(scale=3, min_width=420):
                 key = gr.Textbox(visible="hidden", label="Path key (run#node)", elem_id="curate-key")
-                seen = gr.Number(
+                seen = Number(
                     0, precision=0, visible="hidden", label="Latest decision shown", elem_id="curate-seen"
                 )
                 info = gr.Markdown(elem_id="curate-card")
@@ -97,7 +98,7 @@ def create_curate_tab(ctx: StudioContext) -> None:
                         )
                         formats = gr.CheckboxGroup(list(FORMATS), value=DEFAULT_FORMATS, label="Formats")
                     with gr.Row():
-                        export_min = gr.Number(0.0, minimum=0, maximum=1, label="Min value", min_width=80)
+                        export_min = Number(0.0, minimum=0, maximum=1, label="Min value", min_width=80)
                         visible_pass = gr.Checkbox(False, label="Require passing visible tests")
                         export_btn = gr.Button("Export", variant="primary", elem_id="curate-export-btn")
                     summary = gr.Markdown(elem_id="curate-export-summary")

@@ -26,6 +26,8 @@ from ui import search_actions as act
 from ui.access import adapter_name, may_see, owns, require_owner
 from ui.charts import themed
 from ui.context import StudioContext, owner_of
+from ui.errors import UserError
+from ui.widgets import Number
 
 SPLITS = ["first-2", "first-5", "first-10", "first-40", "all"]  # or type a range: HumanEval/0-3
 NO_STORE = "_No database: evaluations need one to keep their results._"
@@ -59,7 +61,7 @@ def parse_eval_id(value: object) -> int:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise gr.Error(f"an evaluation id is a number, not {str(value)[:40]!r}") from None
+        raise UserError(f"an evaluation id is a number, not {str(value)[:40]!r}") from None
 
 
 def build_spec(
@@ -80,7 +82,7 @@ def build_spec(
             backend=ctx.backend,
         )
     except (ValueError, UnknownProblem, TypeError) as exc:
-        raise gr.Error(f"bad evaluation setting: {str(exc).strip(chr(39))}") from None
+        raise UserError(f"bad evaluation setting: {str(exc).strip(chr(39))}") from None
 
 
 def training_problems(ctx: StudioContext, adapter: str | None) -> set[str]:
@@ -89,7 +91,7 @@ def training_problems(ctx: StudioContext, adapter: str | None) -> set[str]:
     try:
         return set(get_adapter(adapter, ctx.data_root() / "adapters").problems)
     except UnknownAdapter as exc:
-        raise gr.Error(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def visible_evals(ctx: StudioContext, caller: str) -> list[EvalRow]:
@@ -157,10 +159,10 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
             adapter = gr.Dropdown(ctx.adapter_choices(), value="", label="Model", allow_custom_value=True)
             mode = gr.Radio(["greedy", "mcts"], value="greedy", label="Mode")
         with gr.Row():
-            samples = gr.Number(1, precision=0, minimum=1, label="samples (n)", min_width=80)
-            temperature = gr.Number(0.0, minimum=0, maximum=2, label="temperature", min_width=80)
+            samples = Number(1, precision=0, minimum=1, label="samples (n)", min_width=80)
+            temperature = Number(0.0, minimum=0, maximum=2, label="temperature", min_width=80)
             ks = gr.Textbox("1", label="k (e.g. 1,5)", min_width=80)
-            iterations = gr.Number(4, precision=0, minimum=1, label="MCTS iterations", min_width=80)
+            iterations = Number(4, precision=0, minimum=1, label="MCTS iterations", min_width=80)
             preset = gr.Dropdown(list(PRESETS), value="quick demo", label="MCTS preset")
         with gr.Row():
             run_btn = gr.Button("Evaluate", variant="primary", elem_id="eval-run-btn")
@@ -223,7 +225,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
         finally:
             ctx.evals.remove(key)
         if "error" in box:
-            raise gr.Error(f"the evaluation failed: {box['error']}")
+            raise UserError(f"the evaluation failed: {box['error']}")
         result = box["result"]
         line = progress_line(result.status, spec, result.results, started)
         yield shown_id, line, problem_rows(result.results), *listing(caller)
@@ -241,7 +243,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
         if live is None:
             if eid in {r.id for r in EvalTables(ctx.store).evals()}:
                 require_owner(ctx, "evaluation", eid, ctx.owners.get("eval", eid), caller)
-            raise gr.Error(f"evaluation {eid} is not running")
+            raise UserError(f"evaluation {eid} is not running")
         require_owner(ctx, "evaluation", eid, live.owner, caller)
         live.stop.set()
 
@@ -250,7 +252,7 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
         try:
             results = EvalTables(ctx.store).eval_results(eid)
         except UnknownEval as exc:
-            raise gr.Error(str(exc)) from None
+            raise UserError(str(exc)) from None
         require_owner(ctx, "evaluation", eid, ctx.owners.get("eval", eid), caller)
         return problem_rows(results)
 

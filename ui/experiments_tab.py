@@ -26,6 +26,8 @@ from ui.access import base_model as allowed_base_model
 from ui.access import may_see, require_owner
 from ui.charts import themed
 from ui.context import StudioContext, owner_of
+from ui.errors import UserError
+from ui.widgets import Number, optional_count
 
 METHOD_CHOICES = ["cot", "cot+tests", "sra-mcts", "sra-mcts+tests"]
 OWNER_KIND = "experiment"
@@ -71,8 +73,9 @@ def spec_from_form(
         method = {"kind": kind, "filter": "tests" if filtered else "none"}
         if kind == "sra-mcts":
             method["preset"] = search_preset
-            if iterations:
-                method["iterations"] = int(iterations)
+            count = optional_count(iterations, "iterations")
+            if count is not None:
+                method["iterations"] = count
         chosen.append(method)
     data = {
         "name": (name or "").strip(),
@@ -90,7 +93,7 @@ def spec_from_form(
     try:
         return ExperimentSpec.from_dict(data)
     except (ExperimentError, ValueError, TypeError) as exc:
-        raise gr.Error(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def preset_values(preset_name: str) -> list:
@@ -114,7 +117,7 @@ def start(ctx: StudioContext, spec: ExperimentSpec, owner: str) -> str:
     with _lock:
         live = _live.get(str(folder))
         if live and live.thread and live.thread.is_alive():
-            raise gr.Error(f"experiment {spec.name} is running already")
+            raise UserError(f"experiment {spec.name} is running already")
         if (folder / STATE).exists():
             require_owner(ctx, "experiment", spec.name, ctx.owners.get(OWNER_KIND, spec.name), owner)
         live = LiveExperiment(owner)
@@ -134,7 +137,7 @@ def start(ctx: StudioContext, spec: ExperimentSpec, owner: str) -> str:
                 close_backends=False,
             )
         except ExperimentError as exc:
-            raise gr.Error(str(exc)) from None
+            raise UserError(str(exc)) from None
         ctx.owners.set(OWNER_KIND, spec.name, owner)
 
         def work() -> None:
@@ -161,15 +164,15 @@ def visible_experiments(ctx: StudioContext, caller: str) -> list[str]:
 
 def load_state(ctx: StudioContext, name: str, caller: str) -> ExperimentState:
     if not name:
-        raise gr.Error("choose an experiment")
+        raise UserError("choose an experiment")
     require_owner(ctx, "experiment", name, ctx.owners.get(OWNER_KIND, name), caller)
     path = experiments_dir(ctx) / Path(name).name / STATE
     if Path(name).name != name or not path.is_file():
-        raise gr.Error(f"no experiment named {name!r}")
+        raise UserError(f"no experiment named {name!r}")
     try:
         return ExperimentState.load(path)
     except (ValueError, TypeError, KeyError) as exc:
-        raise gr.Error(f"experiment {name}: its state file is damaged ({exc})") from None
+        raise UserError(f"experiment {name}: its state file is damaged ({exc})") from None
 
 
 def status_line(ctx: StudioContext, name: str, state: ExperimentState) -> str:
@@ -259,12 +262,17 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
         with gr.Row():
             methods = gr.CheckboxGroup(METHOD_CHOICES, value=["cot", "sra-mcts"], label="data methods")
             search_preset = gr.Dropdown(list(SEARCH_PRESETS), value="quick demo", label="search preset")
-            iterations = gr.Number(None, label="iterations (blank: the preset's)", precision=0)
+            iterations = gr.Textbox(
+                "",
+                label="iterations",
+                placeholder="blank: the search preset's",
+                elem_id="experiment-iterations",
+            )
         with gr.Row():
             finetune_preset = gr.Dropdown(list(FINETUNE_PRESETS), value="CPU quick", label="fine-tune preset")
-            epochs = gr.Number(1.0, label="epochs")
-            samples = gr.Number(1, label="samples n (pass@k)", precision=0)
-            k = gr.Number(1, label="k", precision=0)
+            epochs = Number(1.0, label="epochs")
+            samples = Number(1, label="samples n (pass@k)", precision=0)
+            k = Number(1, label="k", precision=0)
             force = gr.Checkbox(False, label="allow train/eval overlap (flagged)")
             model = gr.Dropdown(
                 ctx.base_model_choices(),

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
 import plotly.graph_objects as go
 
 from core.curation.accepted import list_exports
@@ -20,6 +19,7 @@ from core.training.config import FinetuneError, preset
 from core.training.data import SFT_FILE
 from core.training.jobs import FinetuneJobs, JobStatus, UnknownJob
 from ui.charts import themed
+from ui.errors import UserError
 
 ACTIVE = ("starting", "running")
 FIELDS = (
@@ -59,10 +59,13 @@ def dataset_preview(folder: Path | None, limit: int = 3) -> str:
         except (json.JSONDecodeError, AttributeError):
             out.append(f"{i}. _not a JSON object_")
             continue
+        # In a <pre> the escaped text reads as written ("->", not "-&gt;"), fences and all: markdown
+        # would turn a record's ``` into a code block, where an escaped entity shows as typed.
         parts = [
-            f"**{m.get('role', '?')}**: {html.escape(str(m.get('content', ''))[:300])}" for m in messages
+            f"**{html.escape(str(m.get('role', '?')))}**\n<pre>{html.escape(str(m.get('content', ''))[:300])}</pre>"
+            for m in messages
         ]
-        out.append(f"{i}. " + "<br>".join(parts))
+        out.append(f"**Record {i}**\n\n" + "\n\n".join(parts))
     return "\n\n".join(out)
 
 
@@ -92,7 +95,7 @@ def build_config(preset_name: str, dataset: str, base_model: str, name: str, mod
         )
         cfg.validate()
     except (FinetuneError, ValueError, TypeError, KeyError) as exc:
-        raise gr.Error(f"bad training setting: {str(exc).strip(chr(39))}") from None
+        raise UserError(f"bad training setting: {str(exc).strip(chr(39))}") from None
     return cfg
 
 

@@ -14,6 +14,8 @@ from ui import finetune_actions as act
 from ui.access import base_model as allowed_base_model
 from ui.access import dataset_folder, may_see, require_owner
 from ui.context import StudioContext, owner_of
+from ui.errors import UserError
+from ui.widgets import Number
 
 JOB_COLUMNS = ["job", "state", "steps", "last loss", "adapter"]
 
@@ -49,27 +51,27 @@ def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
                     name = gr.Textbox(label="Adapter name (empty: generated)", min_width=140)
                 with gr.Accordion("LoRA", open=False):
                     with gr.Row():
-                        lora_r = gr.Number(start["lora_r"], precision=0, label="r", min_width=70)
-                        lora_alpha = gr.Number(start["lora_alpha"], precision=0, label="alpha", min_width=70)
-                        lora_dropout = gr.Number(start["lora_dropout"], label="dropout", min_width=70)
+                        lora_r = Number(start["lora_r"], precision=0, label="r", min_width=70)
+                        lora_alpha = Number(start["lora_alpha"], precision=0, label="alpha", min_width=70)
+                        lora_dropout = Number(start["lora_dropout"], label="dropout", min_width=70)
                     modules = gr.Textbox(
                         start["target_modules"], label="Target modules", placeholder="q_proj v_proj"
                     )
                 with gr.Accordion("Training", open=False):
                     with gr.Row():
-                        learning_rate = gr.Number(start["learning_rate"], label="learning rate", min_width=90)
-                        epochs = gr.Number(start["epochs"], label="epochs", min_width=70)
-                        batch_size = gr.Number(
+                        learning_rate = Number(start["learning_rate"], label="learning rate", min_width=90)
+                        epochs = Number(start["epochs"], label="epochs", min_width=70)
+                        batch_size = Number(
                             start["batch_size"], precision=0, label="batch size", min_width=70
                         )
                     with gr.Row():
-                        grad_accum = gr.Number(
+                        grad_accum = Number(
                             start["grad_accum"], precision=0, label="grad. accumulation", min_width=90
                         )
-                        max_length = gr.Number(
+                        max_length = Number(
                             start["max_length"], precision=0, label="max length", min_width=80
                         )
-                        seed = gr.Number(start["seed"], precision=0, label="seed", min_width=70)
+                        seed = Number(start["seed"], precision=0, label="seed", min_width=70)
                 with gr.Row():
                     preview_btn = gr.Button("Preview config", elem_id="ft-preview-btn")
                     start_btn = gr.Button("Start", variant="primary", elem_id="ft-start-btn")
@@ -126,23 +128,23 @@ def create_finetune_tab(ctx: StudioContext, app: gr.Blocks) -> None:
         try:
             return preview(cfg)
         except FinetuneError as exc:
-            raise gr.Error(str(exc)) from None
+            raise UserError(str(exc)) from None
 
     def on_start(request: gr.Request, *values):
         cfg = config_from(*values)
         try:
             jid = jobs.start(cfg)
         except FinetuneError as exc:
-            raise gr.Error(str(exc)) from None
+            raise UserError(str(exc)) from None
         ctx.owners.set("job", jid, owner_of(request))
         return (jid, jid, preview(cfg), *view_of(act.job_status(jobs, jid)))
 
     def on_stop(jid, request: gr.Request):
         if not jid:
-            raise gr.Error("no training job to stop")
+            raise UserError("no training job to stop")
         st = own_job(jid, owner_of(request))
         if st is None:
-            raise gr.Error(f"job {jid} is not known here")
+            raise UserError(f"job {jid} is not known here")
         if st.state in act.ACTIVE:
             jobs.stop(jid)
         return view_of(act.job_status(jobs, jid))

@@ -12,6 +12,7 @@ from core.store.runs import RunRow
 from ui import search_actions as act
 from ui.access import visible_facets, visible_runs
 from ui.context import StudioContext, owner_label, owner_of
+from ui.errors import UserError
 from ui.search_tab import SearchTab
 from ui.sessions import Run
 
@@ -100,7 +101,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
             )
             f = visible_facets(ctx, caller)
         except (sqlite3.Error, ValueError) as exc:
-            raise gr.Error(f"cannot read the run list: {exc}") from None
+            raise UserError(f"cannot read the run list: {exc}") from None
         live = {r.id: run for r in rows if (run := ctx.runs.get(r.id)) is not None}
         shown = f"**{len(rows)}** run{'s' if len(rows) != 1 else ''}"
         return (
@@ -119,7 +120,7 @@ def create_history_tab(ctx: StudioContext, search: SearchTab, tabs: gr.Tabs) -> 
     def on_open(rid: str, request: gr.Request):
         rid = (rid or "").strip()
         if not rid:
-            raise gr.Error("pick a run first: click its row in the table")
+            raise UserError("pick a run first: click its row in the table")
         run = act.reopen_run(ctx, rid, owner_of(request))
         return (*act.render(run), *act.panel_values(run), *act.CLEARED, run.id, gr.Tabs(selected="search"))
 

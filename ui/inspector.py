@@ -152,11 +152,13 @@ def distribution_chart(probs: list[float] | None) -> list[str]:
     ]
 
 
-def _reflection(node: Node) -> list[str]:
+def _reflection(tree: Tree, node: Node) -> list[str]:
     r = node.reflection
     if r is None:
         return []
     head = f"is_end: **{r.is_end}** · parsed: {r.parsed}" + (f" · note: {text(r.note)}" if r.note else "")
+    if r.is_end and not node.terminal:
+        head += " · " + open_after_end(tree, node)
     analysis = f"**Analysis:** {text(r.analysis)}" if r.analysis else ""
     return [
         "#### Reflection",
@@ -165,6 +167,17 @@ def _reflection(node: Node) -> list[str]:
         block("Reflection prompt", r.prompt),
         block("Raw reply", r.raw),
     ]
+
+
+def open_after_end(tree: Tree, node: Node) -> str:
+    """Why a path the reflection called complete was expanded all the same."""
+    least = tree.config.end_gate_min_depth
+    if node.depth < least:
+        return (
+            f"the reflection called the path complete, but it has {node.depth} step(s) and an answer needs "
+            f"at least {least} (`end_gate_min_depth`), so the search expanded it as usual"
+        )
+    return "the reflection called the path complete; a steering action (force or an added step) reopened it"
 
 
 def _ucb(node: Node) -> list[str]:
@@ -306,7 +319,7 @@ def inspect_node(tree: Tree, node_id: int) -> str:
         *_header(tree, node),
         *_proposal(tree, node),
         *_critic(node),
-        *_reflection(node),
+        *_reflection(tree, node),
         *_ucb(node),
         *_rollout(node),
         *_history(node),

@@ -15,6 +15,7 @@ from core.tree.nodes import Tree, TreeFormatError
 from ui.access import may_see, require_run
 from ui.charts import themed
 from ui.context import StudioContext, owner_of
+from ui.errors import UserError
 
 
 def report_figure(rep: RewardReport) -> go.Figure:
@@ -81,7 +82,7 @@ def trees_of(ctx: StudioContext, run_id: str | None, caller: str, files: list | 
         try:
             trees.append(load_tree_file(f if isinstance(f, str) else f.name))
         except TreeFormatError as exc:
-            raise gr.Error(f"cannot use that file: {exc}") from None
+            raise UserError(f"cannot use that file: {exc}") from None
     return trees
 
 

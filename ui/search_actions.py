@@ -35,6 +35,7 @@ from core.tree.nodes import Tree
 from core.tree.snapshot import snapshot
 from ui.access import adapter_name, require_run, run_owner
 from ui.context import StudioContext
+from ui.errors import UserError
 from ui.sessions import Run, save_run
 from ui.tree_view import tree_view_payload
 
@@ -64,7 +65,7 @@ def panel_problem(problem_id: str | None, text: str, tests: str = "") -> Problem
     try:
         return resolve_problem(problem_id, text or "", tests or "")
     except (ValueError, KeyError) as exc:
-        raise gr.Error(str(exc).strip("'\"")) from None
+        raise UserError(str(exc).strip("'\"")) from None
 
 
 def why_new_search(run: Run | None, problem: Problem, config: SearchConfig, adapter: str = "") -> str | None:
@@ -277,7 +278,7 @@ def find_run(ctx: StudioContext, run_id: str | None, caller: str = "") -> Run | 
         try:
             tree = ctx.store.load_tree(run_id)
         except (UnknownRun, sqlite3.Error, ValueError, KeyError) as exc:
-            raise gr.Error(f"cannot reopen run {run_id} from the database: {exc}") from None
+            raise UserError(f"cannot reopen run {run_id} from the database: {exc}") from None
         return Search(tree, backend(ctx, tree.model.get("adapter")))
 
     return ctx.runs.get_or_add(run_id, reopen, owner=owner)
@@ -295,8 +296,8 @@ def get_run(ctx: StudioContext, run_id: str | None, caller: str = "") -> Run:
     run = find_run(ctx, run_id, caller)
     if run is None:
         if run_id:
-            raise gr.Error(f"run {run_id} is neither open nor in the database")
-        raise gr.Error("no search yet: press New search first")
+            raise UserError(f"run {run_id} is neither open nor in the database")
+        raise UserError("no search yet: press New search first")
     return run
 
 
@@ -305,7 +306,7 @@ def backend(ctx: StudioContext, adapter: str | None = None):
     try:
         return ctx.backends.get(ctx.backend, ctx.model, adapter or None)
     except (BackendError, ValueError, KeyError) as exc:
-        raise gr.Error(str(exc).strip("'\"")) from None
+        raise UserError(str(exc).strip("'\"")) from None
 
 
 def load_live(ctx: StudioContext, adapter: str | None = None) -> Iterator[str]:
@@ -460,19 +461,19 @@ def _resume(search: Search, n: int) -> None:
     try:
         search.resume(n)
     except SearchEnded as exc:
-        raise gr.Error(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def _step_or_pause(search: Search) -> None:
     try:
         search.step()
     except SearchPaused as exc:
-        raise gr.Error(
+        raise UserError(
             f"{exc}. Nothing was lost: the tree is as it was before this iteration. "
             "Press Step or Run to resume once the model is reachable again."
         ) from None
     except BackendError as exc:  # waiting will not help: say what the model refused
-        raise gr.Error(
+        raise UserError(
             f"the model cannot run this iteration: {exc}. The tree is as it was before it."
         ) from None
 
@@ -484,7 +485,7 @@ def run_iterations(run: Run, n: int) -> Iterator[str | None]:
     """
     search = run.search
     if n < 1:
-        raise gr.Error("iterations must be at least 1")
+        raise UserError("iterations must be at least 1")
     run.stop_requested.clear()
     _resume(search, n)
     started, first = time.monotonic(), search.tree.iteration
@@ -515,7 +516,7 @@ def pausing(run: Run) -> str:
 def steer(run: Run, action: str, node: float | None, text: str = "") -> int | None:
     """Apply one steering action; returns the node to select afterwards."""
     if node is None:
-        raise gr.Error("select a node first (click it in the tree)")
+        raise UserError("select a node first (click it in the tree)")
     node_id = int(node)
     s = run.search
     try:
@@ -530,9 +531,9 @@ def steer(run: Run, action: str, node: float | None, text: str = "") -> int | No
         elif action == "add":
             return s.add_step(node_id, text).node
         else:
-            raise gr.Error(f"unknown action {action!r}")
+            raise UserError(f"unknown action {action!r}")
     except (SteeringError, KeyError) as exc:
-        raise gr.Error(str(exc).strip("'\"")) from None
+        raise UserError(str(exc).strip("'\"")) from None
     return node_id
 
 

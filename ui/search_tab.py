@@ -18,9 +18,11 @@ from core.tree.snapshot import snapshot
 from ui import search_actions as act
 from ui.access import adapter_name, require_run
 from ui.context import StudioContext, owner_of
+from ui.errors import UserError
 from ui.inspector import execution_summary, inspect_node
 from ui.tree_plot import COLOURINGS, DEFAULT_COLOURING
 from ui.tree_view import create_tree_view, selected_node_id, tree_view_payload
+from ui.widgets import Number
 
 ADVANCED_HINT = '{"end_gate": 0.9, "rollout": false, "max_depth": 6, "unvisited_bonus": 0.8}'
 DEFAULT_PRESET = "runs the examples"  # measured best of the searches (bench/results/search_quality.md)
@@ -108,7 +110,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         min_width=160,
                     )
                 with gr.Row():
-                    iterations = gr.Number(
+                    iterations = Number(
                         its0,
                         minimum=1,
                         maximum=500,
@@ -117,7 +119,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         min_width=80,
                         elem_id="iterations",
                     )
-                    k = gr.Number(
+                    k = Number(
                         k0,
                         minimum=1,
                         maximum=16,
@@ -126,13 +128,13 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                         min_width=80,
                         elem_id="search-k",
                     )
-                    seed = gr.Number(
+                    seed = Number(
                         seed0, minimum=0, precision=0, label="Seed", min_width=80, elem_id="search-seed"
                     )
                 with gr.Row():
-                    c = gr.Number(c0, minimum=0, label="c (UCB)", min_width=80)
-                    temperature = gr.Number(temp0, minimum=0, maximum=2, label="Temperature", min_width=80)
-                    width = gr.Number(
+                    c = Number(c0, minimum=0, label="c (UCB)", min_width=80)
+                    temperature = Number(temp0, minimum=0, maximum=2, label="Temperature", min_width=80)
+                    width = Number(
                         width0,
                         minimum=1,
                         maximum=64,
@@ -163,9 +165,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                     0, 1, value=0, step=1, label="Replay: the tree after iteration", elem_id="replay"
                 )
                 with gr.Row():
-                    node = gr.Number(
-                        None, precision=0, label="Selected node", elem_id="node-id", min_width=100
-                    )
+                    node = Number(None, precision=0, label="Selected node", elem_id="node-id", min_width=100)
                     prune_btn = gr.Button("Prune (p)", elem_id="prune-btn", min_width=80)
                     unprune_btn = gr.Button("Unprune", elem_id="unprune-btn", min_width=80)
                     force_btn = gr.Button("Force", elem_id="force-btn", min_width=80)
@@ -197,7 +197,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                                 lines=3,
                                 scale=4,
                             )
-                            rescore_temp = gr.Number(None, minimum=0, maximum=2, label="Critic temperature")
+                            rescore_temp = Number(None, minimum=0, maximum=2, label="Critic temperature")
                         rescore_btn = gr.Button("Re-score the selected subtree", elem_id="rescore-btn")
                         rescore_out = gr.Markdown(elem_id="rescore-result")
 
@@ -225,7 +225,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                 adv or "",
             )
         except (ConfigError, ValueError) as exc:
-            raise gr.Error(f"bad setting: {exc}") from None
+            raise UserError(f"bad setting: {exc}") from None
 
     def starting(line, outputs):
         """The status line alone, the moment an action is pressed (before the model queue or a load)."""
@@ -450,7 +450,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         try:
             past = tree_at(run.search.tree, int(it or 0))
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise UserError(str(exc)) from None
         payload = tree_view_payload(snapshot(past), None, scope=run.id, colour_by=run.colour_by)
         return payload, act.replay_line(run.search, int(it or 0))
 
@@ -460,7 +460,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         try:
             loaded = distrust_code(load_tree_file(file if isinstance(file, str) else file.name))
         except (TreeFormatError, OSError) as exc:
-            raise gr.Error(f"cannot open that file: {exc}") from None
+            raise UserError(f"cannot open that file: {exc}") from None
         owner = owner_of(request)
         rid = act.upload_id(loaded, owner)
         run = act.find_run(ctx, rid, owner)
@@ -571,14 +571,14 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         caller = owner_of(request)
         run = act.get_run(ctx, rid, caller)
         if n is None:
-            raise gr.Error("select a node first (click it in the tree)")
+            raise UserError("select a node first (click it in the tree)")
         label, started = f"writing code for node #{int(n)} and running its tests", time.monotonic()
 
         def work():
             try:
                 run.search.execute(int(n))
             except (ValueError, KeyError) as exc:
-                raise gr.Error(str(exc).strip("'\"")) from None
+                raise UserError(str(exc).strip("'\"")) from None
 
         yield act.starting_line(label), gr.skip()
         yield from act.relay(
@@ -598,7 +598,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                     run.search, int(n or 0), critic_prompt=prompt.strip() or None, temperature=temp
                 )
             except (ValueError, KeyError) as exc:
-                raise gr.Error(str(exc).strip("'\"")) from None
+                raise UserError(str(exc).strip("'\"")) from None
 
         yield act.starting_line(label)
         rows = yield from act.relay(

@@ -147,21 +147,30 @@ def build_queue(
     sort: str = "value",
     cache: CandidateCache | None = None,
 ) -> list[QueueItem]:
-    """Candidates of the runs that match, plus judged paths no longer among them, of every status."""
+    """Candidates of the runs that match, plus judged paths no longer among them, of every status.
+
+    A path found again in another run (an uploaded copy of a tree) is one candidate, unless it was judged there.
+    """
     f = filters or QueueFilter()
     cache = cache or CandidateCache()
     runs = {r.id: r for r in store.list_runs(problem=f.problem, model=f.model, status=f.run_status)}
     latest = latest_annotations(store)
     items: dict[str, QueueItem] = {}
-    for run in runs.values():
+    first_of: dict[tuple, str] = {}  # a path's content -> the key that shows it
+    for run in reversed(list(runs.values())):  # oldest first: a copy (an uploaded tree) comes after
         try:
             _, paths = cache.get(store, run)
         except UnknownRun:  # deleted between the listing and the load
             continue
         for path in paths:
-            a = latest.get(item_key(run.id, path.node_id))
+            key = item_key(run.id, path.node_id)
+            a = latest.get(key)
+            content = (path.problem.id, path.problem.prompt, tuple(path.steps), path.code)
+            if a is None and content in first_of:
+                continue  # the same path in another run (a copy of it): one candidate, not two
+            first_of.setdefault(content, key)
             judged = frozen_path(a) if a is not None and a.decision != "skip" else None
-            items[item_key(run.id, path.node_id)] = QueueItem(judged or path, run, a)
+            items[key] = QueueItem(judged or path, run, a)
     for key, a in latest.items():
         path = frozen_path(a)
         if key not in items and a.run_id in runs and path is not None and a.decision != "skip":

@@ -279,3 +279,11 @@ def test_a_decision_on_a_path_decided_meanwhile_is_refused(store):
     fresh = {i.key: i for i in build_queue(store)}[item.key]
     decide(store, fresh, "reject", annotator="bob", seen=fresh.annotation.id)
     assert [a.decision for a in store.annotations()] == ["accept", "reject"]
+
+
+def test_an_uploaded_copy_of_a_run_is_not_a_second_candidate(store):
+    before = build_queue(store)
+    store.save_tree("up0123456789", store.load_tree("run-a"))  # the same tree, uploaded again
+    after = build_queue(store)
+    assert len(after) == len(before)
+    assert not any(i.path.run_id == "up0123456789" for i in after)  # the original stays the candidate
