@@ -110,9 +110,10 @@ def chart(rows: list[EvalRow]) -> go.Figure:
     fig.update_layout(
         barmode="group",
         height=320,
-        margin={"l": 40, "r": 10, "t": 30, "b": 90},
+        margin={"l": 40, "r": 10, "t": 56, "b": 90},
         yaxis={"range": [0, 1], "tickformat": ".0%"},
-        legend={"orientation": "h", "y": 1.12},
+        # top right, clear of the plot's own label ("pass@1") that Gradio draws over the top left
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
     )
     return themed(fig)
 

@@ -85,7 +85,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                 text = gr.Code(
                     value=pick_problem("HumanEval/0"),
                     language="python",
-                    label="Problem: edit it to make your own",
+                    label="Problem (editable)",
                     max_lines=14,
                     elem_id="problem-text",
                 )
@@ -97,18 +97,16 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                     max_lines=8,
                     elem_id="problem-tests",
                 )
-                with gr.Row():
-                    preset_box = gr.Dropdown(
-                        list(PRESETS), value=DEFAULT_PRESET, label="Preset", min_width=140
-                    )
-                    adapter = gr.Dropdown(
-                        ctx.adapter_choices(),
-                        value="",
-                        label="Policy: base model or a LoRA adapter",
-                        allow_custom_value=True,
-                        elem_id="adapter-picker",
-                        min_width=160,
-                    )
+                preset_box = gr.Dropdown(
+                    list(PRESETS), value=DEFAULT_PRESET, label="Preset", elem_id="search-preset"
+                )
+                adapter = gr.Dropdown(
+                    ctx.adapter_choices(),
+                    value="",
+                    label="Policy: base model or a LoRA adapter",
+                    allow_custom_value=True,
+                    elem_id="adapter-picker",
+                )
                 with gr.Row():
                     iterations = Number(
                         its0,
@@ -133,14 +131,14 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
                     )
                 with gr.Row():
                     c = Number(c0, minimum=0, label="c (UCB)", min_width=80)
-                    temperature = Number(temp0, minimum=0, maximum=2, label="Temperature", min_width=80)
+                    temperature = Number(temp0, minimum=0, maximum=2, label="Temperature", min_width=100)
                     width = Number(
                         width0,
                         minimum=1,
                         maximum=64,
                         precision=0,
-                        label="Width (nodes per wave)",
-                        info="expanded together, in one batched call per role; 1 = sequential",
+                        label="Width",
+                        info="nodes per wave (1: sequential)",
                         min_width=80,
                         elem_id="search-width",
                     )

@@ -166,3 +166,54 @@ def test_tree_labels_never_overlap_or_reach_past_the_plot(browser, width):
         for b in boxes[i + 1 :]:
             overlap = a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]
             assert not overlap, (a[4], b[4])
+
+
+CLIPPED = """() => {
+  const shown = (el) => el.offsetParent !== null;
+  const cut = [...document.querySelectorAll('.side-panel [data-testid=block-info], .side-panel input')]
+    .filter((el) => shown(el) && el.scrollWidth > el.clientWidth + 1)
+    .map((el) => el.textContent || el.value);
+  // a block's label whose text runs under the block's own buttons (copy, download) is cut as well
+  for (const label of document.querySelectorAll('.side-panel [data-testid=block-label]')) {
+    if (!shown(label)) continue;
+    const range = document.createRange();
+    range.selectNodeContents(label);
+    const text = range.getBoundingClientRect();
+    const block = label.closest('.block') || label.parentElement;
+    for (const button of block.querySelectorAll('button')) {
+      const r = button.getBoundingClientRect();
+      if (r.width && r.left < text.right && r.right > text.left && r.top < text.bottom && r.bottom > text.top)
+        cut.push(label.textContent.trim());
+    }
+  }
+  return cut;
+}"""
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_no_label_or_field_of_the_search_panel_is_cut(studio, browser, width):
+    url, _ = studio
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    try:
+        pg = context.new_page()
+        pg.goto(url)
+        new_search(pg, "1")
+        assert pg.locator(".side-panel [data-testid=block-label]").count() >= 1  # the check sees the panel
+        assert pg.evaluate(CLIPPED) == []
+    finally:
+        context.close()
+
+
+def test_run_is_not_left_faded_after_it_finishes(studio, page):
+    url, _ = studio
+    pg, _log = page
+    pg.goto(url)
+    new_search(pg, "1")
+    pg.click("#run-btn")
+    watch_text(pg, "#status", "stopped: max_iterations", timeout_s=90)
+    time.sleep(1.0)
+    style = pg.evaluate(
+        "() => { const b = document.querySelector('#run-btn');"
+        " return [getComputedStyle(b).opacity, b.disabled, b.className]; }"
+    )
+    assert style[0] == "1" and not style[1], style
