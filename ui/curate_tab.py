@@ -32,7 +32,7 @@ def create_curate_tab(ctx: StudioContext) -> None:
             "Candidate paths of every saved run: the best path of each run and its finished paths. " + KEYS
         )
         with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=360):
+            with gr.Column(scale=5, min_width=360):  # wide enough for whole ids at 1400 px
                 with gr.Row():
                     problem = gr.Dropdown(
                         _choices([]), value="", label="Problem", allow_custom_value=True, min_width=120
@@ -54,12 +54,11 @@ def create_curate_tab(ctx: StudioContext) -> None:
                 rows = gr.Dataframe(
                     headers=act.COLUMNS,
                     interactive=False,
-                    wrap=True,  # ids whole, never "HumanEva…"
-                    max_height=460,
-                    column_widths=["4%", "22%", "18%", "8%", "12%", "11%", "11%", "14%"],
+                    wrap=False,
+                    max_height=460,  # columns as wide as their content (ids whole, never "HumanEva…"); it scrolls
                     elem_id="curate-table",
                 )
-            with gr.Column(scale=3, min_width=420):
+            with gr.Column(scale=6, min_width=420):
                 key = gr.Textbox(visible="hidden", label="Path key (run#node)", elem_id="curate-key")
                 seen = Number(
                     0, precision=0, visible="hidden", label="Latest decision shown", elem_id="curate-seen"

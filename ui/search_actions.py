@@ -114,7 +114,8 @@ def knob_values(config: SearchConfig) -> tuple:
 
 
 def panel_values(run: Run) -> tuple:
-    """(picker, problem text, tests, preset, *knobs, overrides) that rebuild this run's problem and config.
+    """(picker, problem text, tests, preset, *knobs, overrides, adapter) that rebuild this run's problem,
+    config and policy.
 
     The preset is the one the config differs least from; every other difference goes to the overrides.
     """
@@ -135,6 +136,7 @@ def panel_values(run: Run) -> tuple:
         name,
         *knob_values(tree.config),
         json.dumps(extra) if extra else "",
+        tree.model.get("adapter") or "",
     )
 
 

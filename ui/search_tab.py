@@ -201,7 +201,7 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
 
     view = [run_id, tree, status, best, code, timeline, replay, download, target]
     knobs = [preset_box, iterations, k, c, temperature, seed, width, advanced, adapter]
-    panel = [picker, text, tests, preset_box, iterations, k, c, temperature, seed, width, advanced]
+    panel = [picker, text, tests, preset_box, iterations, k, c, temperature, seed, width, advanced, adapter]
     selection = [node, step_text, inspector]  # cleared when another run is attached
 
     def attached(run):

@@ -121,8 +121,8 @@ def _score(node: dict) -> str:
 def node_labels(nodes: list[dict]) -> dict[int, str]:
     """A short label per node: words that tell it from its siblings, and the score its value uses.
 
-    Words every sibling shares ("We need to …") say nothing, so they are left out; e.g. "sort pairs
-    5.0" beside "dictionary counts 7.3". The score is the one the node's value is made from (the
+    The words no sibling uses come first (else those not every sibling uses: "We need to …" says
+    nothing), e.g. "sort pairs 5.0" beside "dictionary counts 7.3". The score is the one the node's value is made from (the
     expected score when the critic was read from its distribution), not the sampled reply.
     """
     siblings: dict[int | None, list[dict]] = {}
@@ -136,7 +136,9 @@ def node_labels(nodes: list[dict]) -> dict[int, str]:
             if node["parent"] is None:
                 labels[node["id"]] = "problem"
                 continue
-            own = [w for w in words[node["id"]] if w not in shared] or words[node["id"]]
+            others = set().union(*(set(w) for i, w in words.items() if i != node["id"]))
+            mine = words[node["id"]]
+            own = [w for w in mine if w not in others] or [w for w in mine if w not in shared] or mine
             head = " ".join(_short(w) for w in own[:LABEL_WORDS]) or f"#{node['id']}"
             labels[node["id"]] = f"{head} {_score(node)}".strip()
     return labels

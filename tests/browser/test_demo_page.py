@@ -217,3 +217,27 @@ def test_run_is_not_left_faded_after_it_finishes(studio, page):
         " return [getComputedStyle(b).opacity, b.disabled, b.className]; }"
     )
     assert style[0] == "1" and not style[1], style
+
+
+LEGEND_CLEAR = """() => {
+  const chart = document.querySelector('#eval-chart');
+  const legend = chart.querySelector('.legend');
+  const label = chart.querySelector('[data-testid=block-label]');
+  if (!legend || !label) return null;
+  const a = legend.getBoundingClientRect(), b = label.getBoundingClientRect();
+  return !(a.left < b.right && a.right > b.left && a.top < b.bottom && a.bottom > b.top);
+}"""
+
+
+def test_the_evaluation_chart_legend_is_clear_of_its_label(studio, page):
+    url, _ = studio
+    pg, _log = page
+    pg.goto(url)
+    pg.get_by_role("tab", name="Evaluate").click()
+    split = pg.locator("#eval-split input").first
+    split.fill("first-8")
+    split.press("Enter")
+    pg.locator("#eval-run-btn").click()
+    watch_text(pg, "#eval-progress", "finished", timeout_s=120)
+    pg.wait_for_function("() => document.querySelector('#eval-chart .legend') !== null", timeout=30_000)
+    assert pg.evaluate(LEGEND_CLEAR) is True

@@ -211,7 +211,7 @@ def test_open_in_search_sets_the_left_panel_to_the_run(tmp_path):
         knobs = ["quick demo", 3, 2, 0.25, 0.5, 9, 3, '{"end_gate": 1.0}', ""]
         run_id = c.predict("HumanEval/5", prompt_of("HumanEval/5"), "", *knobs, api_name="/new_search")[0]
         out = c.predict(run_id, api_name="/open_run")
-        picker, text, tests, preset_name, its, k, c_, temp, seed, width, overrides = out[9:20]
+        picker, text, tests, preset_name, its, k, c_, temp, seed, width, overrides, adapter = out[9:21]
         assert (picker, preset_name, its, k, c_, temp, seed, width) == (
             "HumanEval/5",
             "quick demo",

@@ -114,10 +114,10 @@ def test_a_bad_override_of_a_controlled_field_is_a_clear_error():
 def test_the_panel_rebuilds_an_attached_runs_config_exactly(ctx, name):
     config = act.build_config(name, {"k": 2, "seed": 5}, '{"end_gate": 0.5, "max_depth": 3}')
     run = act.new_search(ctx, "HumanEval/4", pick_problem("HumanEval/4"), config, owner="a")
-    picker, text, tests, preset_name, *knobs, overrides = act.panel_values(run)
+    picker, text, tests, preset_name, *knobs, overrides, adapter = act.panel_values(run)
     assert picker == "HumanEval/4" and text == pick_problem("HumanEval/4") and tests == ""
     rebuilt = act.build_config(preset_name, dict(zip(act.KNOBS, knobs, strict=True)), overrides)
-    assert rebuilt == run.search.tree.config
+    assert rebuilt == run.search.tree.config and adapter == ""  # the base model
 
 
 def test_the_panel_of_a_custom_problem_holds_its_text_and_no_pick(ctx):
