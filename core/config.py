@@ -73,6 +73,12 @@ class SearchConfig:
     # run on the docstring examples; the end gate then needs them to pass
     exec_weight: float = 0.0
     greedy_candidate: bool = True  # with w > 0, the direct program (no reasoning) is a candidate answer too
+    # with w > 0, a node whose code failed a visible test hands the failure (call, expected, got) to the
+    # reflection and the proposals below it, so the tree repairs instead of only re-sampling
+    exec_feedback: bool = True
+    # with w > 0 and several programs passing the examples, the answer is chosen by running them on inputs
+    # the model writes (the largest group that agrees on every output), not by the verbal score alone
+    answer_by_running: bool = True
     exec_hidden_in_reward: bool = False  # "leaky": hidden tests in the reward; the run is marked so
     exec_timeout_s: float = 5.0
     # Reasoning to code
@@ -114,6 +120,8 @@ class SearchConfig:
         _check_float(self, "exec_weight", 0.0, 1.0)
         _check_bool(self, "exec_hidden_in_reward")
         _check_bool(self, "greedy_candidate")
+        _check_bool(self, "exec_feedback")
+        _check_bool(self, "answer_by_running")
         _check_bool(self, "worked_examples")
         _check_float(self, "exec_timeout_s", 0.1, 600.0)
         _check_int(self, "code_max_tokens", 16, 16384)

@@ -40,6 +40,11 @@ Hint for the next step: {analysis}
 
 Write step {step_number} of the plan: one short sentence in plain English that brings us closer to a solution. Do not write any code."""
 # Continuing the numbered plan gives fewer empty or generic replies than "Step N:".
+# Added under the steps of a path whose code failed a visible test (the search's execution feedback).
+EXECUTION_FEEDBACK = (
+    "Code written from these steps was run on the problem's examples and failed: {failure}. "
+    "The plan must fix this."
+)
 PROPOSE_PREFILL = "{step_number}."
 
 CRITIC = """Problem:
@@ -71,6 +76,13 @@ DIRECT_CODE = """Problem:
 
 Write the complete Python function `{entry_point}`, with its signature and body. Reply with a single ```python code block and nothing else."""
 DIRECT_CODE_PREFILL = CODE_PREFILL
+
+# Inputs that tell candidate programs apart (the answer is chosen by running them: core/search/answer_choice.py).
+TEST_INPUTS = """Problem:
+{problem}
+
+Write {n} different calls of `{entry_point}` with new inputs that check it well: edge cases, and inputs where a slightly wrong program would give a different result. One call per line, with literal arguments only, and nothing else. For example:
+{entry_point}(...)"""
 
 # One-shot chain of thought, no search: the CoT data of an experiment (core/search/one_shot.py).
 COT_PLAN = """Problem:

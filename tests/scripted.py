@@ -33,12 +33,16 @@ class ScriptedBackend:
 
     ``reflections``: replies to reflection calls in order (default: an analysis).
     ``critic``: maps the path's last step to the critic's reply.
+    ``code_for``: maps the path's last step to the code reply (else ``code`` for every path).
+    ``inputs``: the reply to a request for new test inputs.
     """
 
     proposals: list[list[str]] = field(default_factory=list)
     reflections: list[str] = field(default_factory=list)
     critic: Callable[[str], str] | None = None
     code: str = "```python\ndef solution():\n    return 1"  # the closing fence is the stop string
+    code_for: Callable[[str], str] | None = None
+    inputs: str = ""
     name: str = "scripted"
     model_id: str = "scripted-v1"
     calls: list[list[GenerationRequest]] = field(default_factory=list)
@@ -74,7 +78,10 @@ class ScriptedBackend:
                 m = SCORE_IN_STEP.search(step)
                 texts = [f"Score: {m.group(1)}" if m else "I cannot tell."]
         elif req.tag == "code":
-            texts = [self.code] * req.n  # n samples, as a real backend gives
+            code = self.code_for(last_step(prompt)) if self.code_for is not None else self.code
+            texts = [code] * req.n  # n samples, as a real backend gives
+        elif req.tag == "inputs":
+            texts = [self.inputs]
         else:
             texts = ["ok"]
         # Like a real model, continue the prefill: the reply's start is what was prefilled.

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from core.search.parsing import normalize_step
 from core.tree.nodes import Node, Tree
-from core.tree.queries import latest_run
+from core.tree.queries import chosen_answer, latest_run
 from core.tree.records import ExecutionRecord, VerdictSummary
 
 # HTML's specials and the characters Markdown would read as formatting, each as one entity, in one
@@ -273,6 +273,48 @@ def reward_line(ex: ExecutionRecord) -> str:
     )
 
 
+def _feedback(tree: Tree, node: Node) -> list[str]:
+    """The failed visible test the search handed to this node's reflection and its children's proposals."""
+    cfg, ex = tree.config, node.execution
+    if not (cfg.exec_weight > 0 and cfg.exec_feedback and ex is not None and ex.applied):
+        return []
+    if ex.visible is None or ex.visible.passed:
+        return []
+    return [
+        "#### Execution feedback",
+        f"This path's code failed a visible test: **{text(ex.visible.first_failure)}**. The search gives "
+        "this to the reflection on this node and to the proposals of its children, so they can repair it.",
+    ]
+
+
+def _answer(tree: Tree, node: Node) -> list[str]:
+    """How the answer was chosen by running the passing programs, on each candidate it was chosen from."""
+    choice = chosen_answer(tree)
+    if choice is None or node.id not in choice.get("candidates", []):
+        return []
+    inputs = choice["inputs"]
+    verdict = (
+        "**This node is the answer.**"
+        if node.id == choice["chosen"]
+        else f"The answer is #{choice['chosen']}."
+    )
+    rows = [
+        (
+            f"**#{c}** (chosen)" if c == choice["chosen"] else f"#{c}",
+            *(text(str(o)) if o is not None else "not run" for o in choice["outputs"][str(c)]),
+        )
+        for c in choice["candidates"]
+    ]
+    return [
+        "#### Answer chosen by running the candidates",
+        f"{verdict} {text(choice['reason'])}. The model wrote the inputs; only agreement counts, not its "
+        "expected values.",
+        table(["candidate", *(code(i) for i in inputs)], rows)
+        if inputs
+        else "_The model wrote no usable input._",
+    ]
+
+
 def _error_cell(v: VerdictSummary) -> str:
     """The run's error, else the exception the first failing test raised (TypeError, AssertionError...)."""
     if v.error_kind:
@@ -325,6 +367,8 @@ def inspect_node(tree: Tree, node_id: int) -> str:
         *_history(node),
         *_code(node),
         *_execution(node),
+        *_feedback(tree, node),
+        *_answer(tree, node),
         *_calls(node),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"

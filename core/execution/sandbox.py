@@ -68,6 +68,7 @@ class TestResult:
     message: str = ""
     line: str | None = None
     judged: str = "inside"  # "outside": compared in the studio's process, out of the program's reach
+    values: tuple[str, ...] = ()  # judged outside: what each call returned (a short repr), in call order
 
 
 @dataclass
@@ -425,19 +426,28 @@ def _judged(test: str, split: SplitTest, answers: list[dict[str, Any] | None]) -
             values.append(decode(rec["value"]))
         except ValueError as exc:
             return TestResult(test=test, passed=False, error="ValueError", message=str(exc), judged="outside")
+    returned = tuple(_short_repr(v) for v in values)
     for check in split.checks:
         ok, why = judge(check, values)
         if not ok:
             detail = f" ({why})" if why else ""
+            got = "; ".join(f"{split.probes[i]} returned {returned[i]}" for i in check.probes)
             return TestResult(
                 test=test,
                 passed=False,
                 error="AssertionError",
                 line=check.source,
-                message=f"failed: {check.source}{detail}",
+                message=f"failed: {check.source}{detail}" + (f" — {got}" if got else ""),
                 judged="outside",
+                values=returned,
             )
-    return TestResult(test=test, passed=True, judged="outside")
+    return TestResult(test=test, passed=True, judged="outside", values=returned)
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    """What a call returned, as the feedback and the inspector show it (cut to ``limit`` characters)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _signal_name(num: int) -> str:

@@ -18,6 +18,7 @@ PHASES = {
     "code": "writing code for the paths",
     "tests": "running the visible tests",
     "rollout": "rolling out one step ahead",
+    "answer": "choosing the answer: running the passing programs on new inputs",
 }
 
 

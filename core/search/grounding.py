@@ -46,7 +46,10 @@ def summarize(verdict: Verdict) -> VerdictSummary:
         first = f"{verdict.error_kind}: {verdict.error_message}".strip()
     elif failures:
         f = failures[0]
-        first = f"{f.line or f.test}  ->  {f.error or 'failed'} {f.message}".strip()
+        if f.message.startswith("failed: "):  # judged here: "assert f(1) == 3 — f(1) returned 2"
+            first = f.message.removeprefix("failed: ")
+        else:
+            first = f"{f.line or f.test}  ->  {f.error or 'failed'} {f.message}".strip()
         raised = f.error or ""
     return VerdictSummary(
         passed=verdict.passed,
@@ -116,3 +119,32 @@ def ground_many(
             )
         )
     return records
+
+
+def run_inputs(
+    problem: Problem, codes: Sequence[str], inputs: Sequence[str], timeout_s: float = 5.0
+) -> list[tuple]:
+    """What each code returns on each input call (a short repr, "raised X", or None when unknown).
+
+    The calls run in each program's own sandbox and their values are judged out here, as the
+    visible tests are; ``WORKERS`` programs at a time.
+    """
+    imports = problem_imports(problem)
+    tests = [f"assert {call} == {call}" for call in inputs]
+
+    def outputs(code: str) -> tuple:
+        verdict = run_tests(code, tests, timeout_s=timeout_s, setup=imports, entry_point=problem.entry_point)
+        out: list[str | None] = []
+        for t in verdict.tests:
+            if t.values:
+                out.append(t.values[0])
+            elif t.judged == "outside" and t.error:
+                out.append(f"raised {t.error}")
+            elif verdict.error_kind:
+                out.append(f"error: {verdict.error_kind}")
+            else:
+                out.append(None)
+        return tuple(out)
+
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="answer-inputs") as pool:
+        return list(pool.map(outputs, codes))

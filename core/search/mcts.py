@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import threading
@@ -37,14 +38,15 @@ from core.config import SearchConfig
 from core.llm import BackendError, BackendUnavailable, LLMBackend
 from core.problems.problem import Problem
 from core.search.activity import Activity
+from core.search.answer_choice import AnswerChoice, Outcome, choose
 from core.search.backprop import backpropagate
-from core.search.grounding import ground_many
+from core.search.grounding import ground_many, run_inputs
 from core.search.reasoner import Proposal, Reasoner
 from core.search.selection import select_wave
 from core.search.steering import Steering
 from core.tree.events import Event, EventKind
 from core.tree.nodes import Node, Tree
-from core.tree.queries import best_node
+from core.tree.queries import best_node, chosen_answer, passing_candidates
 from core.tree.records import (
     CodeRecord,
     ExecutionRecord,
@@ -180,6 +182,11 @@ class Search(Steering):
             if not tree.stopped and last is not None:
                 tree.iteration = last
                 self._check_budget()
+            if tree.stopped and self.grounded and self.config.answer_by_running:
+                # the search ended: its answer, chosen by running the passing programs; when the model
+                # fails here the wave stands and the answer goes by value until answer_code() asks again
+                with contextlib.suppress(BackendError):
+                    self.choose_answer()
             return tree.events[first:]
 
     def run(self, iterations: int | None = None) -> list[Event]:
@@ -276,7 +283,9 @@ class Search(Steering):
             return
         tree, cfg = self.tree, self.config
         self._doing("reflect", visits[0].it, _one(visits), last=visits[-1].it)
-        records = self.reasoner.reflect_many([tree.steps(v.node.id) for v in visits])
+        records = self.reasoner.reflect_many(
+            [tree.steps(v.node.id) for v in visits], [self.feedback(v.node) for v in visits]
+        )
         for v, record in zip(visits, records, strict=True):
             v.node.reflection = record
             tree.log(EventKind.REFLECTED, v.node.id, v.it, is_end=record.is_end, parsed=record.parsed)
@@ -301,7 +310,10 @@ class Search(Steering):
         waiting = visits
         for _ in range(cfg.propose_retries + 1):
             asks = [
-                Proposal(tree.steps(v.node.id), v.analysis, cfg.k, siblings[v.node.id], v.it) for v in waiting
+                Proposal(
+                    tree.steps(v.node.id), v.analysis, cfg.k, siblings[v.node.id], v.it, self.feedback(v.node)
+                )
+                for v in waiting
             ]
             for v, (record, kept) in zip(waiting, self.reasoner.propose_many(asks), strict=True):
                 records[v.node.id].append(record)
@@ -391,6 +403,16 @@ class Search(Steering):
         node.terminal = True
         node.terminal_reason = reason
         self.tree.log(EventKind.TERMINAL, node.id, it, reason=reason, value=node.value)
+
+    def feedback(self, node: Node) -> str:
+        """The visible test the node's own code failed (call, expected, got), for the calls below it.
+
+        "" when feedback is off, the node's code was not run by the search, or it passed.
+        """
+        if not (self.grounded and self.config.exec_feedback and self._execution_applied(node)):
+            return ""
+        visible = node.execution.visible
+        return visible.first_failure if visible is not None and not visible.passed else ""
 
     @property
     def grounded(self) -> bool:
@@ -546,9 +568,40 @@ class Search(Steering):
                 self.activity = None
             return node.code
 
-    def answer_code(self) -> CodeRecord:
-        """The answer's code: the best node's own (the one its tests ran on, or the direct program), else new."""
+    def choose_answer(self) -> AnswerChoice | None:
+        """Run the programs that pass the examples on new inputs the model writes, and keep which one the
+        outputs choose (an ANSWER event); None when fewer than two pass. A choice made from the same
+        candidates is not made again."""
         with self.lock:
+            tree = self.tree
+            pool = [n for n in passing_candidates(tree) if _runnable(n)]
+            if len(pool) < 2:
+                return None
+            done = chosen_answer(tree)
+            if done is not None:
+                return AnswerChoice.from_data(done)
+            self._doing("answer", tree.iteration)
+            try:
+                inputs, raw = self.reasoner.test_inputs()
+                outputs = run_inputs(
+                    tree.problem, [n.code.code for n in pool], inputs, self.config.exec_timeout_s
+                )
+            finally:
+                self.activity = None
+            choice = choose([Outcome(n.id, n.value, out) for n, out in zip(pool, outputs, strict=True)])
+            choice.inputs = inputs
+            tree.log(EventKind.ANSWER, choice.chosen, tree.iteration, **choice.to_data(), reply=raw[:2000])
+            return choice
+
+    def answer_code(self) -> CodeRecord:
+        """The answer's code: the best node's own (the one its tests ran on, or the direct program), else new.
+
+        In a grounded search with several passing programs, they are first run on new inputs
+        (:meth:`choose_answer`) unless the config turns that off.
+        """
+        with self.lock:
+            if self.grounded and self.config.answer_by_running:
+                self.choose_answer()
             best = self.best_node()
             return best.code if _runnable(best) else self.write_code(best.id)
 

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from core.config import SearchConfig
 from core.llm import MAX_TOP_LOGPROBS, ChatMessage, GenerationRequest, GenerationResult, LLMBackend
 from core.problems.problem import Problem
-from core.prompts import COT_PLAN, COT_PREFILL, DIRECT_CODE, DIRECT_CODE_PREFILL, format_steps
+from core.prompts import (
+    COT_PLAN,
+    COT_PREFILL,
+    DIRECT_CODE,
+    DIRECT_CODE_PREFILL,
+    EXECUTION_FEEDBACK,
+    TEST_INPUTS,
+    format_steps,
+)
+from core.search.answer_choice import MAX_INPUTS, parse_inputs
 from core.search.code_extract import extract_code
 from core.search.parsing import normalize_step, parse_critic_score, parse_reflection, step_key
 from core.search.score_distribution import score_distribution
@@ -41,6 +50,7 @@ class Proposal:
     n: int
     siblings: Sequence[str] = ()
     iteration: int = 0
+    feedback: str = ""  # a visible test the path's code failed (execution feedback), "" when none
 
 
 class Reasoner:
@@ -55,14 +65,21 @@ class Reasoner:
         [record] = self.reflect_many([steps])
         return record
 
-    def reflect_many(self, paths: Sequence[Sequence[str]]) -> list[ReflectionRecord]:
-        """ "<end>" or an analysis for each path, in one batched call."""
+    def reflect_many(
+        self, paths: Sequence[Sequence[str]], feedback: Sequence[str] | None = None
+    ) -> list[ReflectionRecord]:
+        """ "<end>" or an analysis for each path, in one batched call; ``feedback`` is each path's failed test."""
         if not paths:
             return []
         cfg = self.config
         prefill = cfg.prompts.reflect_prefill
         requests = self._batch(
-            "reflect", paths, cfg.reflection_max_tokens, stop=cfg.reflection_stop, prefill=prefill
+            "reflect",
+            paths,
+            cfg.reflection_max_tokens,
+            stop=cfg.reflection_stop,
+            prefill=prefill,
+            feedback=feedback,
         )
         records = []
         for res in self._call(requests):
@@ -102,7 +119,11 @@ class Reasoner:
         requests = [
             self._request(
                 self._render(
-                    "propose", a.steps, analysis=a.analysis or NO_ANALYSIS, step_number=len(a.steps) + 1
+                    "propose",
+                    a.steps,
+                    feedback=a.feedback,
+                    analysis=a.analysis or NO_ANALYSIS,
+                    step_number=len(a.steps) + 1,
                 ),
                 "propose",
                 cfg.step_max_tokens,
@@ -260,6 +281,15 @@ class Reasoner:
         [res] = self._call([req])
         return self._code_record(res, DIRECT_CODE_PREFILL)
 
+    def test_inputs(self, n: int = MAX_INPUTS) -> tuple[list[str], str]:
+        """(calls, raw reply): new inputs for the entry point that may tell candidates apart (one call)."""
+        entry = self.problem.entry_point or "solution"
+        prompt = TEST_INPUTS.format(problem=self.problem.prompt.strip(), n=n, entry_point=entry)
+        req = self._request(prompt, "inputs", 40 * n, stop=("\n\n\n",), prefill="")
+        [res] = self._call([req])
+        raw = res.completions[0].text
+        return parse_inputs(raw, entry, limit=n), raw
+
     def _code_record(self, res: GenerationResult, prefill: str) -> CodeRecord:
         completion = res.completions[0]
         # A stop string is cut from the reply; put a closing fence back so the block reads as complete.
@@ -307,12 +337,14 @@ class Reasoner:
         stop: tuple[str, ...] = (),
         prefill: str = "",
         top_logprobs: int = 0,
+        feedback: Sequence[str] | None = None,
         **extra: object,
     ) -> list[GenerationRequest]:
-        """One request of ``role`` for each path, in order (``extra`` fills the template's other fields)."""
+        """One request of ``role`` for each path, in order (``extra`` fills the template's other fields;
+        ``feedback``, one per path, goes under its steps)."""
         return [
             self._request(
-                self._render(role, steps, **extra),
+                self._render(role, steps, feedback=feedback[i] if feedback else "", **extra),
                 role,
                 max_tokens,
                 temperature=temperature,
@@ -324,10 +356,12 @@ class Reasoner:
             for i, steps in enumerate(paths)
         ]
 
-    def _render(self, role: str, steps: Sequence[str], **extra: object) -> str:
-        return self.config.prompts.render(
-            role, problem=self.problem.prompt.strip(), steps=format_steps(steps, empty=NO_STEPS), **extra
-        )
+    def _render(self, role: str, steps: Sequence[str], feedback: str = "", **extra: object) -> str:
+        """The role's prompt; a path's failed test (execution feedback) goes under its steps."""
+        shown = format_steps(steps, empty=NO_STEPS)
+        if feedback:
+            shown += "\n\n" + EXECUTION_FEEDBACK.format(failure=feedback)
+        return self.config.prompts.render(role, problem=self.problem.prompt.strip(), steps=shown, **extra)
 
     def _request(
         self,

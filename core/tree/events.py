@@ -32,6 +32,8 @@ class EventKind(str, Enum):
     # reasoning to code, and that code run against the tests
     CODE = "code"
     EXECUTED = "executed"
+    # the answer chosen by running the candidates on new inputs (core/search/answer_choice.py)
+    ANSWER = "answer"
 
 
 STEERING = frozenset(

@@ -7,6 +7,9 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any
+
+from core.tree.events import EventKind
 from core.tree.nodes import Node, Tree
 from core.tree.records import ExecutionRecord
 
@@ -45,13 +48,18 @@ def answer_candidates(tree: Tree) -> list[Node]:
 def best_node(tree: Tree) -> Node:
     """The search's answer: the best-valued candidate, and in a grounded search one that passes the examples.
 
-    Grounded (``exec_weight > 0``): nodes whose code passes the examples come first, then by value; the
-    root's direct program (the greedy candidate) is the answer only when it passes and no path does.
+    Grounded (``exec_weight > 0``): when several programs pass the examples and the search ran them on
+    new inputs (:func:`chosen_answer`), the one chosen by their outputs; else nodes whose code passes the
+    examples come first, then by value; the root's direct program (the greedy candidate) is the answer
+    only when it passes and no path does.
     Without grounding: by value. Ties go to the deeper node, then the older one. The root is returned
     when nothing else is left.
     """
     pool = answer_candidates(tree)
     if tree.config.exec_weight > 0:
+        choice = chosen_answer(tree)
+        if choice is not None:
+            return tree.nodes[choice["chosen"]]
         passing = [n for n in pool if passes_examples(n)]
         if passing:
             pool = passing
@@ -60,3 +68,26 @@ def best_node(tree: Tree) -> Node:
     if not pool:
         return tree.root
     return max(pool, key=lambda n: (n.value, n.depth, -n.id))
+
+
+def passing_candidates(tree: Tree) -> list[Node]:
+    """The programs an answer may be chosen from by running them: live paths and the root's direct
+    program whose code passed the examples, in id order."""
+    pool = [n for n in answer_candidates(tree) if passes_examples(n)]
+    if passes_examples(tree.root):
+        pool.insert(0, tree.root)
+    return pool
+
+
+def chosen_answer(tree: Tree) -> dict[str, Any] | None:
+    """The newest answer chosen by running the candidates, while it was chosen from the candidates of now.
+
+    A new passing program (or one pruned, edited or gone stale) makes the choice out of date: None.
+    """
+    event = next((e for e in reversed(tree.events) if e.kind is EventKind.ANSWER), None)
+    if event is None:
+        return None
+    now = {n.id for n in passing_candidates(tree)}
+    return (
+        event.data if set(event.data.get("candidates", [])) == now and event.data["chosen"] in now else None
+    )

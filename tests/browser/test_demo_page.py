@@ -241,3 +241,32 @@ def test_the_evaluation_chart_legend_is_clear_of_its_label(studio, page):
     watch_text(pg, "#eval-progress", "finished", timeout_s=120)
     pg.wait_for_function("() => document.querySelector('#eval-chart .legend') !== null", timeout=30_000)
     assert pg.evaluate(LEGEND_CLEAR) is True
+
+
+def test_a_custom_problem_with_asserts_is_grounded_and_its_reward_line_adds_up(studio, page):
+    from playwright.sync_api import expect
+
+    from tests.ui.test_run_follows_the_panel import CUSTOM, assert_reward_line_adds_up
+
+    url, ctx = studio
+    pg, _log = page
+    pg.goto(url)
+    editor = pg.locator("#problem-text .cm-content").first
+    editor.click()
+    pg.keyboard.press("Control+A")
+    pg.keyboard.press("Delete")
+    pg.keyboard.insert_text(CUSTOM)
+    pg.locator("#search-preset input").first.fill("runs the examples")
+    pg.keyboard.press("Enter")
+    field(pg, "search-width").fill("1")
+    field(pg, "iterations").fill("1")
+    pg.click("#step-btn")
+    expect(pg.locator("#status")).to_contain_text("· iteration 1 ·", timeout=90_000)
+    run = ctx.runs.get(field(pg, "run-id").input_value())
+    assert run.search.tree.problem.visible_tests == ("assert add(2, 2) == 4", "assert add(0, 1) == 1")
+    child = run.search.tree.root.children[0]
+    node = field(pg, "node-id")
+    node.fill(str(child))
+    node.dispatch_event("input")
+    expect(pg.locator("#inspector")).to_contain_text("visible pass rate", timeout=15_000)
+    assert_reward_line_adds_up(shown_text(pg, "#inspector"))

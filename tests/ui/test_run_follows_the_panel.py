@@ -13,6 +13,7 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
+from core.search.mcts import Search
 from core.store.runs import Store
 from tests.scripted import ScriptedBackend
 from ui import search_actions as act
@@ -115,7 +116,7 @@ def test_asserts_typed_under_a_custom_problem_run_as_its_visible_tests(studio):
 
 def assert_reward_line_adds_up(inspector: str) -> None:
     m = re.search(
-        r"\*\*Reward\*\* ([\d.]+) = \(1 − ([\d.]+)\) × value ([\d.]+) \+ [\d.]+ × visible pass rate ([\d.]+)",
+        r"(?:\*\*)?Reward(?:\*\*)? ([\d.]+) = \(1 − ([\d.]+)\) × value ([\d.]+) \+ [\d.]+ × visible pass rate ([\d.]+)",
         inspector,
     )
     assert m, inspector
@@ -211,3 +212,31 @@ def test_the_reward_report_reads_every_run_open_or_stored(tmp_path):
 def test_bad_target_input_gives_the_line_not_a_traceback():
     with pytest.raises(gr.Error, match="problem text is empty"):
         act.panel_problem(None, "  ")
+
+
+# --- 3. the status line counts what is drawn and names the direct program's phase ------------------
+def test_the_progress_line_counts_the_nodes_drawn_not_those_in_flight():
+    ctx = StudioContext(backends=BackendPool(loader=lambda kind, model: ScriptedBackend()))
+    run = act.new_search(
+        ctx, "HumanEval/0", prompt_of("HumanEval/0"), act.build_config("paper defaults", {}), "a"
+    )
+    run.search.step()
+    assert len(run.search.tree.nodes) > 1
+    line = act.progress_line(run.search, 0.0, drawn=1)
+    assert "1 nodes drawn" in line and "⏳" not in line  # a glyph the default fonts lack
+
+
+def test_writing_the_direct_program_is_a_phase_of_its_own():
+    seen: list[str] = []
+
+    class Watching(ScriptedBackend):
+        def generate(self, requests):
+            if search.activity is not None:
+                seen.append(search.activity.phase)
+            return super().generate(requests)
+
+    problem = act.resolve_problem("HumanEval/0", prompt_of("HumanEval/0"))
+    config = act.build_config("runs the examples", {"width": 1, "rollout": False})
+    search = Search.start(problem, config, Watching())
+    search.step()
+    assert seen[0] == "direct"  # not "select", which the status showed for a minute
