@@ -363,6 +363,7 @@ NO_TESTS = (
 
 
 POLL_S = 0.5  # how often a running action refreshes its progress line
+FIRST_LINE_S = 0.1  # how soon it shows its first
 
 
 def step(run: Run) -> None:
@@ -384,11 +385,13 @@ def live(work: Callable[[], None], line: Callable[[], str], every: float = POLL_
 
     worker = threading.Thread(target=target, name="search-action", daemon=True)
     worker.start()
+    wait = min(FIRST_LINE_S, every)  # the first line soon: the phase shows as soon as it starts
     while True:
-        worker.join(every)
+        worker.join(wait)
         if not worker.is_alive():
             break
         yield line()
+        wait = every
     if failure:
         raise failure[0]
 
@@ -410,6 +413,23 @@ def relay(lines: Generator[str, None, T], wrap: Callable[[str], Any]) -> Generat
         except StopIteration as done:
             return done.value
         yield wrap(line)
+
+
+def busy(
+    label: str, work: Callable[[], T], wrap: Callable[[str], Any], restore: Callable[[], str]
+) -> Generator[Any, None, T]:
+    """Run a slow action in a thread, its line ("▶ <label> · N s") shown through ``wrap``; ``work``'s result.
+
+    On an error the line ``restore()`` gives is shown again before the error is raised, so a refused
+    action leaves the page as it was.
+    """
+    started = time.monotonic()
+    yield wrap(starting_line(label))
+    try:
+        return (yield from relay(live_value(work, lambda: busy_line(label, started)), wrap))
+    except BaseException:
+        yield wrap(restore())
+        raise
 
 
 def busy_line(label: str, started: float) -> str:

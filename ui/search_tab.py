@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -406,16 +405,21 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     }
     steered = len(view) + len(selection)
 
+    SLOW_STEERING = {"edit", "add"}  # they ask the critic about the new step
+
     def on_steer(action):
         def handler(rid, n, txt="", request: gr.Request = None):
             caller = owner_of(request)
             run = act.get_run(ctx, rid, caller)
-            label, started = STEER_LABELS[action].format(n=_node_or_none(n)), time.monotonic()
-            yield status_only(act.starting_line(label), steered)
-            chosen = yield from act.relay(
-                act.live_value(lambda: act.steer(run, action, n, txt), lambda: act.busy_line(label, started)),
-                lambda line: status_only(line, steered),
-            )
+            if action in SLOW_STEERING:
+                chosen = yield from act.busy(
+                    STEER_LABELS[action].format(n=_node_or_none(n)),
+                    lambda: act.steer(run, action, n, txt),
+                    lambda line: status_only(line, steered),
+                    lambda: act.status_line(run.search),
+                )
+            else:
+                chosen = act.steer(run, action, n, txt)
             act.save(ctx, run)
             yield (
                 *act.render(run, chosen),
@@ -429,13 +433,11 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
     def on_code(rid, n, request: gr.Request):
         caller = owner_of(request)
         run = act.get_run(ctx, rid, caller)
-        label, started = "writing code for the selected node's path", time.monotonic()
-        yield gr.skip(), gr.skip(), act.starting_line(label)
-        record = yield from act.relay(
-            act.live_value(
-                lambda: run.search.write_code(_node_or_none(n)), lambda: act.busy_line(label, started)
-            ),
+        record = yield from act.busy(
+            "writing code for the selected node's path",
+            lambda: run.search.write_code(_node_or_none(n)),
             lambda line: (gr.skip(), gr.skip(), line),
+            lambda: act.status_line(run.search),
         )
         act.save(ctx, run)
         yield record.code, inspect(ctx, rid, n, caller), act.status_line(run.search)
@@ -570,7 +572,6 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         run = act.get_run(ctx, rid, caller)
         if n is None:
             raise UserError("select a node first (click it in the tree)")
-        label, started = f"writing code for node #{int(n)} and running its tests", time.monotonic()
 
         def work():
             try:
@@ -578,9 +579,11 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             except (ValueError, KeyError) as exc:
                 raise UserError(str(exc).strip("'\"")) from None
 
-        yield act.starting_line(label), gr.skip()
-        yield from act.relay(
-            act.live_value(work, lambda: act.busy_line(label, started)), lambda line: (line, gr.skip())
+        yield from act.busy(
+            f"writing code for node #{int(n)} and running its tests",
+            work,
+            lambda line: (line, gr.skip()),
+            lambda: "_Nothing was run: see the message._",
         )
         act.save(ctx, run)
         node = run.search.tree.nodes[int(n)]
@@ -588,7 +591,6 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
 
     def on_rescore(rid, n, prompt, temp, request: gr.Request):
         run = act.get_run(ctx, rid, owner_of(request))
-        label, started = f"re-scoring the subtree of node #{int(n or 0)} with the critic", time.monotonic()
 
         def work():
             try:
@@ -598,9 +600,11 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
             except (ValueError, KeyError) as exc:
                 raise UserError(str(exc).strip("'\"")) from None
 
-        yield act.starting_line(label)
-        rows = yield from act.relay(
-            act.live_value(work, lambda: act.busy_line(label, started)), lambda line: line
+        rows = yield from act.busy(
+            f"re-scoring the subtree of node #{int(n or 0)} with the critic",
+            work,
+            lambda line: line,
+            lambda: "_Nothing was re-scored: see the message._",
         )
         act.save(ctx, run)
         yield act.rescore_markdown(rows)

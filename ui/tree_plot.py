@@ -270,12 +270,21 @@ def tree_figure(snap: Snapshot, colour_by: str = DEFAULT_COLOURING) -> go.Figure
         )
     xs = [n["x"] for n in snap.nodes] or [0.0]
     ys = [-n["y"] for n in snap.nodes] or [0.0]
+    fig.add_trace(  # room around the outer nodes for their labels: autorange takes it in, and a user's
+        go.Scatter(  # zoom survives a redraw (a fixed axis range would reset it)
+            x=[min(xs) - 0.8, max(xs) + 0.8],
+            y=[min(ys) - 0.6, max(ys) + 0.35],
+            mode="markers",
+            marker={"size": 0, "opacity": 0},
+            hoverinfo="skip",
+            name="room",
+        )
+    )
     fig.update_layout(
         showlegend=False,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        # room around the outer nodes, so that their labels (under them) fit in the plot area
-        xaxis={"visible": False, "range": [min(xs) - 0.8, max(xs) + 0.8]},
-        yaxis={"visible": False, "range": [min(ys) - 0.6, max(ys) + 0.35]},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
         plot_bgcolor="rgba(0,0,0,0)",
         paper_bgcolor="rgba(0,0,0,0)",
         height=460,

@@ -14,6 +14,7 @@ from core.config import SearchConfig
 from core.problems.problem import get_problem
 from core.search.activity import PHASES
 from core.search.mcts import Search
+from core.store.runs import Store
 from core.tree.snapshot import snapshot
 from tests.browser.conftest import serve, serve_studio
 from tests.browser.test_studio_page import field, new_search, shown_text, watch_text
@@ -28,9 +29,9 @@ DELAY_S = 0.6
 
 
 @pytest.fixture(scope="module")
-def studio():
+def studio(tmp_path_factory):
     pool = BackendPool(loader=lambda kind, model: ScriptedBackend(delay_s=DELAY_S))
-    ctx = StudioContext(backends=pool)
+    ctx = StudioContext(backends=pool, store=Store(tmp_path_factory.mktemp("demo") / "studio.db"))
     with serve_studio(ctx) as url:
         yield url, ctx
 
