@@ -214,14 +214,16 @@ def create_evaluate_tab(ctx: StudioContext) -> None:
                 ctx.owners.set("eval", live.eval_id, caller)
             shown_id = "" if live.eval_id is None else str(live.eval_id)
             yield shown_id, progress_line("running", spec, [], started, doing), gr.skip(), *listing(caller)
-            shown = 0
+            shown, last_line = 0, ""
             while worker.is_alive():
-                worker.join(1.0)
+                worker.join(0.25)  # short phases (a batch's tests) still reach the page
                 line = progress_line("running", spec, list(done), started, doing)
                 if len(done) == shown:  # only the line moves: elapsed time and what runs now
-                    yield gr.skip(), line, gr.skip(), gr.skip(), gr.skip()
+                    if line != last_line:
+                        last_line = line
+                        yield gr.skip(), line, gr.skip(), gr.skip(), gr.skip()
                     continue
-                shown = len(done)
+                shown, last_line = len(done), line
                 yield gr.skip(), line, problem_rows(list(done)), *listing(caller)
         finally:
             ctx.evals.remove(key)

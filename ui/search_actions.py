@@ -427,6 +427,8 @@ def busy(
     yield wrap(starting_line(label))
     try:
         return (yield from relay(live_value(work, lambda: busy_line(label, started)), wrap))
+    except GeneratorExit:  # the page went away: nothing to show, and a generator may not yield now
+        raise
     except BaseException:
         yield wrap(restore())
         raise

@@ -46,12 +46,15 @@ def sample_status(pg, seconds: float, every: float = 0.1) -> list[tuple[float, s
 
 
 def test_the_status_names_the_running_phase_within_2_s_of_run(studio, page):
+    from playwright.sync_api import expect
+
     url, _ = studio
     pg, _log = page
     pg.goto(url)
     new_search(pg, "2")
     pg.locator("#problem-picker input").first.fill("HumanEval/23")
     pg.keyboard.press("Enter")
+    expect(pg.locator("#problem-text .cm-content").first).to_contain_text("def strlen")  # shown
     pg.click("#run-btn")
     seen = sample_status(pg, 2.0)
     phases = [t for _s, t in seen if "running" in t and any(p in t for p in PHASES.values())]

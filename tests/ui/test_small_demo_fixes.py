@@ -83,3 +83,25 @@ def test_the_train_preview_shows_arrows_as_typed(tmp_path):
     assert all(
         "&gt;" not in part.split("</pre>")[-1] for part in outside
     )  # never in markdown, where it shows
+
+
+def test_a_refused_slow_action_puts_the_status_back_and_a_closed_page_stops_it_quietly():
+    import threading
+
+    from ui import search_actions as act
+
+    def refuse() -> None:
+        raise ValueError("no")
+
+    shown = []
+    with pytest.raises(ValueError):
+        for line in act.busy("editing", refuse, lambda s: s, lambda: "as it was"):
+            shown.append(line)
+    assert shown[0].startswith("▶ editing") and shown[-1] == "as it was"
+
+    release = threading.Event()
+    running = act.busy("editing", lambda: release.wait(10), lambda s: s, lambda: "as it was")
+    next(running)  # the starting line
+    next(running)  # a progress line, from inside the action
+    running.close()  # the page went away mid-action: no "generator ignored GeneratorExit"
+    release.set()
