@@ -1,29 +1,31 @@
-"""Does searching help? Hidden-test pass@1 of four methods on the same declared problems, in one run.
+"""Does searching help? Hidden-test pass@1 of each method on the same declared problems, in one run.
 
 Methods, all on one model load, every problem in turn (so an interrupted run still has paired data):
 
 - ``greedy``: code straight from the problem, greedy decoding (the baseline);
+- ``repair``: MCTS with "repairs what fails" (the best search: the direct program first, accepted when
+  it passes the docstring examples; else a tree grown from its failure, each new step's code run on
+  the examples, a failing test fed back below it, the answer chosen by running the passing programs);
+- ``best_of_n``: the greedy program, then programs sampled at temperature 0.8 (four per call) until a
+  call brings one that passes the examples or the tokens spent reach what ``repair`` spent on that
+  problem (the fair baseline at equal tokens); among passing programs the answer is chosen as the
+  search chooses (run on inputs the model writes, the largest agreeing group); with none, the greedy
+  program;
 - ``paper``: MCTS with "paper defaults" (the SRA-MCTS reference), best path then code;
-- ``grounded``: MCTS with "runs the examples" (every new step's code run on the docstring
-  examples, the direct program as a candidate, the critic's expected score);
-- ``grounded_examples`` (only with ``--methods``): the same with a worked example per role, to see
-  whether it lowers the share of dropped proposals and raises the grounded pass rate;
-- ``grounded_sequential`` (only with ``--methods``): ``grounded`` at width 1, one node per wave, to
-  check that the default width's waves cost no pass rate;
-- ``best_of_n``: programs sampled at temperature 0.8 (four per call) until one passes the docstring
-  examples or the tokens spent reach what ``grounded`` spent on that problem (the fair baseline at
-  equal tokens); the answer is the first that passes, else the first sample.
+- with ``--methods`` only: ``grounded`` ("runs the examples"), ``grounded_examples`` (the same with a
+  worked example per role), ``grounded_sequential`` (``grounded`` at width 1).
 
 The hidden tests (HumanEval's ``check``) judge every answer and never feed any method. Each
 problem's result is appended to a JSONL file as soon as it is known; a rerun with the same settings
-skips what is there. The table (pass@1, tokens, wall time, McNemar exact p against greedy and against
-best-of-N, the critic's AUROC against the hidden tests for its sampled score and for its
-distribution's mean over every grounded node) goes to stdout and to ``--table`` with the commit.
+skips what is there. The table (pass@1 with a 95% Wilson interval, tokens, wall time, McNemar exact
+p against greedy and against best-of-N) goes to stdout and to ``--table`` with the commit; the
+verifier signals' AUROC over the search's nodes comes from ``bench/verifier_study.py``.
 
-The problems are declared before any run: HumanEval/0-39 (``--problems all`` for the 164).
+The problems are declared before any run: HumanEval/0-81, the training half of the paper table
+(``--problems all`` for the 164).
 
-    python bench/search_quality.py                           # HumanEval/0-39, 4 iterations
-    python bench/search_quality.py --problems all --iterations 8
+    python bench/search_quality.py                            # HumanEval/0-81, 4 iterations
+    python bench/search_quality.py --methods greedy,repair,best_of_n
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.backends import engine_backend, load_backend  # noqa: E402
 from core.backends.catalogue import key_of  # noqa: E402
 from core.backends.counting import CountingBackend  # noqa: E402
-from core.config import GROUNDED, SearchConfig  # noqa: E402
+from core.config import GROUNDED, REPAIR, SearchConfig, preset  # noqa: E402
+from core.evaluation.intervals import wilson  # noqa: E402
 from core.evaluation.paired import mcnemar_exact  # noqa: E402
 from core.evaluation.reward import report  # noqa: E402
 from core.evaluation.run import evaluate  # noqa: E402
@@ -53,18 +56,23 @@ from core.execution.sandbox import run_tests  # noqa: E402
 from core.machine import cpu_name  # noqa: E402
 from core.problems.problem import Problem, get_problem  # noqa: E402
 from core.problems.sources import split  # noqa: E402
-from core.search.grounding import problem_imports  # noqa: E402
+from core.search.answer_choice import Outcome, choose  # noqa: E402
+from core.search.grounding import problem_imports, run_inputs  # noqa: E402
+from core.search.reasoner import Reasoner  # noqa: E402
 from core.store.runs import Store  # noqa: E402
+from core.tree.records import Usage  # noqa: E402
 
-DECLARED = "HumanEval/0-39"
-METHODS = ("greedy", "paper", "grounded", "best_of_n")  # --methods adds grounded_examples
+DECLARED = "HumanEval/0-81"
+METHODS = ("greedy", "repair", "best_of_n", "paper")
+BUDGET_FROM = "repair"  # best-of-N spends what this search spent on the same problem
 SEARCHES = {
+    "repair": {"preset": REPAIR},
     "paper": {"preset": "paper defaults"},
     "grounded": {"preset": GROUNDED},
     "grounded_examples": {"preset": GROUNDED, "worked_examples": True},
     "grounded_sequential": {"preset": GROUNDED, "width": 1},
 }
-EXTRA_METHODS = ("grounded_examples", "grounded_sequential")
+EXTRA_METHODS = ("grounded", "grounded_examples", "grounded_sequential")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -86,6 +94,9 @@ def settings_key(args: argparse.Namespace, dtype: str) -> str:
     """Results are reused only under the same settings and numerics (bf16 and fp32 sample differently)."""
     model = key_of(args.model) or args.model  # "embedded" named SmolLM2 before the catalogue: never mix them
     settings = {"model": model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
+    settings["version"] = (
+        2  # best-of-N starts from the greedy program and chooses by running (v1: first pass)
+    )
     width = SearchConfig().width
     if width != 1:  # the default width of the searches (results before waves had none: they were width 1)
         settings["width"] = width
@@ -150,32 +161,48 @@ WAVE = 4  # best-of-N samples drawn per call (one request, n=WAVE): the CPU deco
 
 
 def run_best_of_n(problem: Problem, backend, budget: int, args, key: str) -> Row:
-    """Sample programs until one passes the examples or ``budget`` tokens are spent (at least one).
+    """The greedy program, then samples until a call brings one that passes the examples or ``budget``
+    tokens are spent; among the passing programs of that call the answer is chosen by running them.
 
-    Samples are drawn ``WAVE`` at a time and judged in order; tokens count up to the sample that
-    ends the method (as if drawn one by one), while the seconds include the whole last wave.
+    A call draws ``WAVE`` samples, fewer when the budget left holds fewer (at the mean length so far),
+    so the tokens spent end near the budget. With no visible tests the greedy program is the answer.
     """
-    spec = EvalSpec(
-        (problem.id,), model=args.model, max_tokens=args.max_tokens, samples=WAVE, temperature=0.8
-    )
     setup = problem_imports(problem)
+    usage = Usage()
+    reasoner = Reasoner(backend, preset(REPAIR), problem, usage)
     t0 = time.perf_counter()
-    tokens, codes, chosen, done = 0, [], None, False
-    while not done:
+    tokens, codes, passing, chosen = 0, [], [], None
+    while True:
+        first = not codes
+        n = 1 if first else max(1, min(WAVE, round((budget - tokens) / max(1, tokens / len(codes)))))
+        spec = EvalSpec(
+            (problem.id,),
+            model=args.model,
+            max_tokens=args.max_tokens,
+            samples=n,
+            temperature=0.0 if first else 0.8,
+        )
         [res] = backend.generate([code_request(problem, spec, seed=args.seed * 7919 + len(codes))])
-        for completion in res.completions:
-            tokens += completion.completion_tokens
-            codes.append(code_from(completion, problem))
-            if (
-                problem.visible_tests
-                and run_tests(
-                    codes[-1], problem.visible_tests, setup=setup, entry_point=problem.entry_point
-                ).passed
-            ):
-                chosen = codes[-1]
-            if chosen is not None or tokens >= budget or not problem.visible_tests or len(codes) >= 64:
-                done = True
-                break
+        drawn = [code_from(c, problem) for c in res.completions]
+        tokens += sum(c.completion_tokens for c in res.completions)
+        codes += drawn
+        if problem.visible_tests:
+            passing = [
+                c
+                for c in drawn
+                if run_tests(c, problem.visible_tests, setup=setup, entry_point=problem.entry_point).passed
+            ]
+        if passing or tokens >= budget or not problem.visible_tests or len(codes) >= 64:
+            break
+    if len(set(passing)) > 1:  # the search's rule: run them on new inputs, the largest agreeing group wins
+        distinct = list(dict.fromkeys(passing))
+        inputs, _raw = reasoner.test_inputs()
+        tokens += usage.completion_tokens
+        outputs = run_inputs(problem, distinct, inputs)
+        choice = choose([Outcome(i, 0.0, out) for i, out in enumerate(outputs)])
+        chosen = distinct[choice.chosen]
+    elif passing:
+        chosen = passing[0]
     answer = chosen if chosen is not None else codes[0]
     return Row(
         "best_of_n",
@@ -214,8 +241,8 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         + ("" if len(complete) == len(problems) else " (the run is incomplete: rerun to continue)")
         + ".",
         "",
-        "| method | pass@1 | passed | tokens | seconds | McNemar p vs greedy | McNemar p vs best-of-N "
-        "| proposals dropped |",
+        "| method | pass@1 (95% CI) | passed | tokens | seconds | McNemar p vs greedy "
+        "| McNemar p vs best-of-N | proposals dropped |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for m in methods:
@@ -223,23 +250,32 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         if not got:
             continue
         mine = [r.passed for r in got]
-        vs = {
-            other: mcnemar_exact(mine, [rows[(other, p)].passed for p in complete])
-            for other in ("greedy", "best_of_n")
-        }
-        cell = {o: "—" if o == m else f"{v.p_value:.3f} (+{v.a_only}/−{v.b_only})" for o, v in vs.items()}
+        cell = {}
+        for other in ("greedy", "best_of_n"):
+            if other == m or other not in methods:
+                cell[other] = "—"
+                continue
+            v = mcnemar_exact(mine, [rows[(other, p)].passed for p in complete])
+            cell[other] = f"{v.p_value:.3f} (+{v.a_only}/−{v.b_only})"
+        lo, hi = wilson(sum(mine), len(mine))
         lines.append(
-            f"| {m} | {sum(mine) / len(mine):.1%} | {sum(mine)}/{len(mine)} | {sum(r.tokens for r in got)} | "
-            f"{sum(r.seconds for r in got):.0f} | {cell['greedy']} | {cell['best_of_n']} | "
-            f"{dropped_share([store.load_tree(r.run_id) for r in got if r.run_id])} |"
+            f"| {m} | {sum(mine) / len(mine):.1%} ({lo:.0%}–{hi:.0%}) | {sum(mine)}/{len(mine)} | "
+            f"{sum(r.tokens for r in got)} | {sum(r.seconds for r in got):.0f} | {cell['greedy']} | "
+            f"{cell['best_of_n']} | {dropped_share([store.load_tree(r.run_id) for r in got if r.run_id])} |"
         )
-    trees = [store.load_tree(rows[("grounded", p)].run_id) for p in complete if rows[("grounded", p)].run_id]
+    searched = BUDGET_FROM if BUDGET_FROM in methods else next((m for m in methods if m in SEARCHES), None)
+    trees = [
+        store.load_tree(rows[(searched, p)].run_id)
+        for p in complete
+        if searched is not None and rows[(searched, p)].run_id
+    ]
     rep = report(trees)
     lines += [
         "",
-        "(+a/−b: problems this method solves and the other does not / the other way round.)",
+        "(+a/−b: problems this method solves and the other does not / the other way round. "
+        "CI: Wilson's score interval.)",
         "",
-        f"Critic against hidden tests over every grounded node ({len(rep.rows)} nodes, "
+        f"Critic against hidden tests over every node of the {searched} trees ({len(rep.rows)} nodes, "
         f"{rep.distribution_rows} with a score distribution): AUROC of the sampled score "
         f"{_num(rep.auroc_text)}, of the distribution's expected score {_num(rep.auroc_distribution)}; "
         f"critic parse rate {_num(rep.parse_rate)}.",
@@ -297,8 +333,12 @@ def main() -> None:
     )
     args = ap.parse_args()
     unknown = sorted(set(args.methods) - {*METHODS, *EXTRA_METHODS})
-    if unknown or ("best_of_n" in args.methods and "grounded" not in args.methods):
-        ap.error(f"unknown methods {unknown}" if unknown else "best_of_n needs grounded (its token budget)")
+    if unknown or ("best_of_n" in args.methods and BUDGET_FROM not in args.methods):
+        ap.error(
+            f"unknown methods {unknown}" if unknown else f"best_of_n needs {BUDGET_FROM} (its token budget)"
+        )
+    if "best_of_n" in args.methods and args.methods.index("best_of_n") < args.methods.index(BUDGET_FROM):
+        ap.error(f"best_of_n runs after {BUDGET_FROM}: it spends what that search spent")
     problems = list(split(args.problems))[: args.limit]
     t0 = time.perf_counter()
     inner = load_backend(engine_backend(args.engine), args.model)
@@ -336,7 +376,7 @@ def main() -> None:
                 if (m, pid) in rows:
                     continue
                 if m == "best_of_n":
-                    keep(run_best_of_n(problem, backend, rows[("grounded", pid)].tokens, args, key), i)
+                    keep(run_best_of_n(problem, backend, rows[(BUDGET_FROM, pid)].tokens, args, key), i)
                 else:
                     keep(run_eval(m, problem, backend, store, args, key), i)
             if args.limit is None:  # a stopped run leaves the table of what it finished

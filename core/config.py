@@ -79,6 +79,9 @@ class SearchConfig:
     # with w > 0 and several programs passing the examples, the answer is chosen by running them on inputs
     # the model writes (the largest group that agrees on every output), not by the verbal score alone
     answer_by_running: bool = True
+    # with w > 0, a direct program that passes every visible test ends the search at once ("direct_passed"):
+    # the tree is spent only where plain decoding fails the examples
+    accept_direct: bool = False
     exec_hidden_in_reward: bool = False  # "leaky": hidden tests in the reward; the run is marked so
     exec_timeout_s: float = 5.0
     # Reasoning to code
@@ -122,6 +125,7 @@ class SearchConfig:
         _check_bool(self, "greedy_candidate")
         _check_bool(self, "exec_feedback")
         _check_bool(self, "answer_by_running")
+        _check_bool(self, "accept_direct")
         _check_bool(self, "worked_examples")
         _check_float(self, "exec_timeout_s", 0.1, 600.0)
         _check_int(self, "code_max_tokens", 16, 16384)
@@ -214,14 +218,27 @@ def _check_stops(cfg: SearchConfig, name: str) -> None:
 # the paper's search plus grounding: every new step's path is turned into code and run on the
 # problem's docstring examples, half of its value is their pass rate, the end gate needs them to
 # pass, the direct program is a candidate answer, and the critic's value is its expected score.
+# "repairs what fails" spends the tree only where plain decoding fails: the direct program runs first
+# and, when it passes every example, is the answer; else the tree grows from its failure (execution
+# feedback), a node's value is mostly its examples' pass rate (verbal scores of small models are close
+# to random), a one-step path whose code passes them may end the search, and no rollout is spent.
 
 GROUNDED = "runs the examples"
+REPAIR = "repairs what fails"
 
 PRESETS: dict[str, SearchConfig] = {
     "paper defaults": SearchConfig(),
     "quick demo": SearchConfig(k=2, rollout=False, reflection=False, max_iterations=6),
     "wide": SearchConfig(k=5, c=0.1, temperature=0.9),
     GROUNDED: SearchConfig(exec_weight=0.5, critic_value="distribution"),
+    REPAIR: SearchConfig(
+        exec_weight=0.8,
+        critic_value="distribution",
+        end_gate=0.8,
+        end_gate_min_depth=1,
+        rollout=False,
+        accept_direct=True,
+    ),
 }
 PRESET_ALIASES = {"grounded": GROUNDED}  # names older runs and specs were saved with
 

@@ -45,6 +45,11 @@ EXECUTION_FEEDBACK = (
     "Code written from these steps was run on the problem's examples and failed: {failure}. "
     "The plan must fix this."
 )
+# The same at the root, where the failed code is the direct program (no plan yet).
+DIRECT_FEEDBACK = (
+    "A program written straight from the problem, with no plan, was run on its examples and failed: "
+    "{failure}. The plan must avoid this mistake."
+)
 PROPOSE_PREFILL = "{step_number}."
 
 CRITIC = """Problem:

@@ -25,6 +25,7 @@ from core.prompts import (
     COT_PREFILL,
     DIRECT_CODE,
     DIRECT_CODE_PREFILL,
+    DIRECT_FEEDBACK,
     EXECUTION_FEEDBACK,
     TEST_INPUTS,
     format_steps,
@@ -360,7 +361,8 @@ class Reasoner:
         """The role's prompt; a path's failed test (execution feedback) goes under its steps."""
         shown = format_steps(steps, empty=NO_STEPS)
         if feedback:
-            shown += "\n\n" + EXECUTION_FEEDBACK.format(failure=feedback)
+            template = EXECUTION_FEEDBACK if steps else DIRECT_FEEDBACK  # no steps: the direct program's
+            shown += "\n\n" + template.format(failure=feedback)
         return self.config.prompts.render(role, problem=self.problem.prompt.strip(), steps=shown, **extra)
 
     def _request(

@@ -71,3 +71,27 @@ def test_the_inspector_shows_the_failed_call_and_that_it_was_fed_back():
     s_off, _ = search(OFF_BY_ONE, exec_feedback=False)
     s_off.run(1)
     assert "#### Execution feedback" not in inspect_node(s_off.tree, s_off.tree.root.children[0])
+
+
+def test_the_direct_programs_failure_reaches_the_first_proposals():
+    s, backend = search(OFF_BY_ONE, greedy_candidate=True)
+    s.run(1)  # the root: the direct program runs, fails, and its failure goes to the root's proposals
+    assert s.feedback(s.tree.root) == "assert inc(1) == 2 — inc(1) returned 3"
+    first = prompts(backend, "propose")[0]
+    assert "with no plan" in first and "inc(1) returned 3" in first
+
+
+def test_a_direct_program_that_passes_the_examples_ends_the_search_when_accepted():
+    s, backend = search(RIGHT, greedy_candidate=True, accept_direct=True)
+    s.run()
+    assert s.tree.stopped == "direct_passed" and len(s.tree.nodes) == 1
+    assert not backend.calls_with("propose")  # no tree grown where plain decoding already passes
+    assert "return x + 1" in s.answer_code().code
+
+    failing, backend = search(OFF_BY_ONE, greedy_candidate=True, accept_direct=True)
+    failing.run(1)
+    assert failing.tree.stopped != "direct_passed" and backend.calls_with("propose")
+
+    kept, _ = search(RIGHT, greedy_candidate=True)  # accept_direct off (the default): the tree grows
+    kept.run(1)
+    assert kept.tree.stopped != "direct_passed" and len(kept.tree.nodes) > 1
