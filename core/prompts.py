@@ -82,6 +82,18 @@ DIRECT_CODE = """Problem:
 Write the complete Python function `{entry_point}`, with its signature and body. Reply with a single ```python code block and nothing else."""
 DIRECT_CODE_PREFILL = CODE_PREFILL
 
+# A yes/no verdict on a program, read from the first token's probabilities (core/search/yes_probability.py).
+VERIFY_CODE = """Problem:
+{problem}
+
+Program:
+```python
+{code}
+```
+
+Is this program correct for every input the problem allows? Reply with yes or no."""
+VERIFY_PREFILL = "Answer:"
+
 # Inputs that tell candidate programs apart (the answer is chosen by running them: core/search/answer_choice.py).
 TEST_INPUTS = """Problem:
 {problem}

@@ -28,12 +28,15 @@ from core.prompts import (
     DIRECT_FEEDBACK,
     EXECUTION_FEEDBACK,
     TEST_INPUTS,
+    VERIFY_CODE,
+    VERIFY_PREFILL,
     format_steps,
 )
 from core.search.answer_choice import MAX_INPUTS, parse_inputs
 from core.search.code_extract import extract_code
 from core.search.parsing import normalize_step, parse_critic_score, parse_reflection, step_key
 from core.search.score_distribution import score_distribution
+from core.search.yes_probability import p_yes
 from core.tree.records import CodeRecord, CriticRecord, DroppedStep, ExpansionRecord, ReflectionRecord, Usage
 from core.worked_examples import EXAMPLES, PROBLEM
 
@@ -290,6 +293,24 @@ class Reasoner:
         [res] = self._call([req])
         raw = res.completions[0].text
         return parse_inputs(raw, entry, limit=n), raw
+
+    def p_yes_many(self, codes: Sequence[str]) -> list[float | None]:
+        """P(yes) to "is this program correct?" for each program (one batched call; None where unreadable)."""
+        if not codes:
+            return []
+        problem = self.problem.prompt.strip()
+        requests = [
+            self._request(
+                VERIFY_CODE.format(problem=problem, code=code.strip()),
+                "verify",
+                1,
+                prefill=VERIFY_PREFILL,
+                top_logprobs=MAX_TOP_LOGPROBS,
+                index=i,
+            )
+            for i, code in enumerate(codes)
+        ]
+        return [p_yes(res.completions[0].logprobs) for res in self._call(requests)]
 
     def _code_record(self, res: GenerationResult, prefill: str) -> CodeRecord:
         completion = res.completions[0]
