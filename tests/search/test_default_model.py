@@ -41,3 +41,18 @@ def test_a_two_iteration_search_parses_its_critic_replies(qwen) -> None:
     usage = search.tree.usage
     print(f"\n0.5B search: {len(search.tree.nodes)} nodes, critic parse rate {usage.parse_rate}")
     assert usage.critic_replies >= 3 and usage.parse_rate is not None and usage.parse_rate >= 0.9
+
+
+def test_p_yes_reads_a_probability_for_each_program(qwen) -> None:
+    """The verifier study's P(yes) on the real model: a number in [0, 1] per program, whatever the numerics."""
+    from core.config import REPAIR, preset
+    from core.search.reasoner import Reasoner
+    from core.tree.records import Usage
+
+    problem = get_problem("HumanEval/23")  # strlen
+    reasoner = Reasoner(qwen, preset(REPAIR), problem, Usage())
+    right = "def strlen(string: str) -> int:\n    return len(string)\n"
+    wrong = "def strlen(string: str) -> int:\n    return 0\n"
+    got = reasoner.p_yes_many([right, wrong])
+    print(f"\nP(yes): right {got[0]}, wrong {got[1]}")
+    assert all(p is not None and 0.0 <= p <= 1.0 for p in got)
