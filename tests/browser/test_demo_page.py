@@ -17,7 +17,7 @@ from core.search.mcts import Search
 from core.store.runs import Store
 from core.tree.snapshot import snapshot
 from tests.browser.conftest import serve, serve_studio
-from tests.browser.test_studio_page import field, new_search, shown_text, watch_text
+from tests.browser.test_studio_page import field, new_search, shown_text, type_problem, watch_text
 from tests.scripted import ScriptedBackend
 from ui.context import StudioContext
 from ui.sessions import BackendPool
@@ -255,13 +255,7 @@ def test_a_custom_problem_with_asserts_is_grounded_and_its_reward_line_adds_up(s
     url, ctx = studio
     pg, _log = page
     pg.goto(url)
-    editor = pg.locator("#problem-text .cm-content").first
-    editor.click()
-    pg.keyboard.press("Control+A")
-    pg.keyboard.press("Delete")
-    pg.keyboard.insert_text(CUSTOM)
-    pg.locator("#search-preset input").first.fill("runs the examples")
-    pg.keyboard.press("Enter")
+    type_problem(pg, CUSTOM, "runs the examples")
     field(pg, "search-width").fill("1")
     field(pg, "iterations").fill("1")
     pg.click("#step-btn")

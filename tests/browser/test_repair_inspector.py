@@ -9,7 +9,7 @@ import pytest
 
 from core.store.runs import Store
 from tests.browser.conftest import serve_studio
-from tests.browser.test_studio_page import field, shown_text
+from tests.browser.test_studio_page import field, shown_text, type_problem
 from tests.scripted import ScriptedBackend
 from ui.context import StudioContext
 from ui.sessions import BackendPool
@@ -58,13 +58,7 @@ def test_the_inspector_reads_the_failing_call_the_reward_parts_and_the_answer_ch
     url, ctx = studio
     pg, _log = page
     pg.goto(url)
-    editor = pg.locator("#problem-text .cm-content").first
-    editor.click()
-    pg.keyboard.press("Control+A")
-    pg.keyboard.press("Delete")
-    pg.keyboard.insert_text(PROBLEM)
-    pg.locator("#search-preset input").first.fill("repairs what fails")
-    pg.keyboard.press("Enter")
+    type_problem(pg, PROBLEM, "repairs what fails")
     field(pg, "iterations").fill("4")
     pg.click("#run-btn")
     expect(pg.locator("#status")).to_contain_text("stopped", timeout=90_000)

@@ -45,6 +45,16 @@ def field(pg, elem_id: str):
     return pg.locator(f"#{elem_id} input, #{elem_id} textarea").first
 
 
+def type_problem(pg, text: str, preset: str) -> None:
+    """Replace the problem editor's text with ``text`` (as typed) and choose the search ``preset``."""
+    pg.locator("#problem-text .cm-content").first.click()
+    pg.keyboard.press("Control+A")
+    pg.keyboard.press("Delete")
+    pg.keyboard.insert_text(text)
+    pg.locator("#search-preset input").first.fill(preset)
+    pg.keyboard.press("Enter")
+
+
 def new_search(pg, iterations: str = "2") -> None:
 
     field(pg, "iterations").fill(iterations)
