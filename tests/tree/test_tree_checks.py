@@ -300,7 +300,13 @@ CASES = [
         -1,
         '"iteration" must be a non-negative integer, got -1',
     ),
-    ("stop reason", "top", "stopped", "bored", '"stopped" must be one of "", "end_gate", "exhausted",'),
+    (
+        "stop reason",
+        "top",
+        "stopped",
+        "bored",
+        '"stopped" must be one of "", "direct_passed", "end_gate", "exhausted",',
+    ),
     ("usage calls", "top", "usage.calls", -5, '"usage.calls" must be a non-negative integer, got -5'),
     (
         "usage by role",
