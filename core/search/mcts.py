@@ -292,10 +292,10 @@ class Search(Steering):
         for v, record in zip(visits, records, strict=True):
             v.node.reflection = record
             tree.log(EventKind.REFLECTED, v.node.id, v.it, is_end=record.is_end, parsed=record.parsed)
-            if record.is_end and v.node.depth >= cfg.end_gate_min_depth:
+            if record.is_end and v.node.depth >= cfg.end_gate_min_depth and not self.feedback(v.node):
                 self._end(v, "refuted" if self.refuted(v.node) else "reflection")
-            else:
-                v.analysis = record.analysis  # a too-shallow "<end>" is no answer: expand it as usual
+            else:  # a too-shallow "<end>", or one whose code failed with feedback on: expand it to repair
+                v.analysis = record.analysis
 
     def _expand(self, visits: list[_Visit]) -> None:
         """Propose k steps for each node (one batched call); where all are dropped, ask again

@@ -95,3 +95,16 @@ def test_a_direct_program_that_passes_the_examples_ends_the_search_when_accepted
     kept, _ = search(RIGHT, greedy_candidate=True)  # accept_direct off (the default): the tree grows
     kept.run(1)
     assert kept.tree.stopped != "direct_passed" and len(kept.tree.nodes) > 1
+
+
+def test_a_failing_node_whose_reflection_says_end_is_repaired_not_ended():
+    s, backend = search(OFF_BY_ONE, end_gate_min_depth=1, reflection=True)
+    backend.reflections = ["<end>"] * 4
+    s.run(2)  # iteration 2 reflects "<end>" on the failing child: with feedback it is expanded, not ended
+    child = s.tree.nodes[s.tree.root.children[0]]
+    assert not child.terminal and child.children
+    off, backend_off = search(OFF_BY_ONE, end_gate_min_depth=1, reflection=True, exec_feedback=False)
+    backend_off.reflections = ["<end>"] * 4
+    off.run(2)
+    ended = off.tree.nodes[off.tree.root.children[0]]
+    assert ended.terminal and ended.terminal_reason == "refuted"

@@ -22,9 +22,19 @@ WRONG = "```python\ndef has_close_elements(numbers, threshold):\n    return None
 
 
 def terminal_search(code: str, **config) -> Search:
-    """HumanEval/0; the first child (critic 6) is declared complete by the reflection."""
+    """HumanEval/0; the first child (critic 6) is declared complete by the reflection (without execution
+    feedback, which would expand a failing child to repair it instead)."""
     backend = ScriptedBackend(proposals=[["Compare every pair (score 6)"]], reflections=["<end>"], code=code)
-    cfg = SearchConfig(**{"k": 1, "rollout": False, "exec_weight": 0.5, "end_gate_min_depth": 1, **config})
+    cfg = SearchConfig(
+        **{
+            "k": 1,
+            "rollout": False,
+            "exec_weight": 0.5,
+            "end_gate_min_depth": 1,
+            "exec_feedback": False,
+            **config,
+        }
+    )
     search = Search.start(get_problem("HumanEval/0"), cfg, backend)
     search.run(2)
     return search
