@@ -94,9 +94,8 @@ def settings_key(args: argparse.Namespace, dtype: str) -> str:
     """Results are reused only under the same settings and numerics (bf16 and fp32 sample differently)."""
     model = key_of(args.model) or args.model  # "embedded" named SmolLM2 before the catalogue: never mix them
     settings = {"model": model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
-    settings["version"] = (
-        2  # best-of-N starts from the greedy program and chooses by running (v1: first pass)
-    )
+    # v2: best-of-N starts from the greedy program and chooses by running (v1 took its first pass)
+    settings["version"] = 2
     width = SearchConfig().width
     if width != 1:  # the default width of the searches (results before waves had none: they were width 1)
         settings["width"] = width

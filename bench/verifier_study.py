@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.backends import engine_backend, load_backend  # noqa: E402
 from core.config import REPAIR, preset  # noqa: E402
+from core.evaluation.reward import rank_auroc as auroc  # noqa: E402
 from core.problems.sources import split  # noqa: E402
 from core.search.answer_choice import AnswerChoice  # noqa: E402
 from core.search.grounding import run_inputs  # noqa: E402
@@ -125,23 +126,6 @@ def study_tree(tree: Tree, run_id: str, backend) -> list[NodeSignals]:
             )
         )
     return rows
-
-
-def auroc(scores: list[float], labels: list[bool]) -> float | None:
-    """Mann-Whitney AUROC (ties count one half); None without both classes."""
-    pos = sum(labels)
-    neg = len(labels) - pos
-    if not pos or not neg:
-        return None
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
-    rank_sum, i = 0.0, 0
-    while i < len(order):
-        j = i
-        while j < len(order) and scores[order[j]] == scores[order[i]]:
-            j += 1
-        rank_sum += (i + 1 + j) / 2 * sum(labels[order[k]] for k in range(i, j))
-        i = j
-    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
 def fit_logistic(x: list[list[float]], y: list[bool], steps: int = 3000, lr: float = 0.5, l2: float = 1e-3):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from core.search.parsing import normalize_step
 from core.tree.nodes import Node, Tree
-from core.tree.queries import chosen_answer, latest_run
+from core.tree.queries import chosen_answer, execution_feedback, latest_run
 from core.tree.records import ExecutionRecord, VerdictSummary
 
 # HTML's specials and the characters Markdown would read as formatting, each as one entity, in one
@@ -177,6 +177,11 @@ def open_after_end(tree: Tree, node: Node) -> str:
             f"the reflection called the path complete, but it has {node.depth} step(s) and an answer needs "
             f"at least {least} (`end_gate_min_depth`), so the search expanded it as usual"
         )
+    if execution_feedback(tree, node):
+        return (
+            "the reflection called the path complete, but its code failed a visible test, so the search "
+            "expanded it with that failure to repair it"
+        )
     return "the reflection called the path complete; a steering action (force or an added step) reopened it"
 
 
@@ -275,15 +280,14 @@ def reward_line(ex: ExecutionRecord) -> str:
 
 def _feedback(tree: Tree, node: Node) -> list[str]:
     """The failed visible test the search handed to this node's reflection and its children's proposals."""
-    cfg, ex = tree.config, node.execution
-    if not (cfg.exec_weight > 0 and cfg.exec_feedback and ex is not None and ex.applied):
+    failure = execution_feedback(tree, node)
+    if not failure:
         return []
-    if ex.visible is None or ex.visible.passed:
-        return []
+    whose = "The direct program" if node.depth == 0 else "This path's code"
     return [
         "#### Execution feedback",
-        f"This path's code failed a visible test: **{text(ex.visible.first_failure)}**. The search gives "
-        "this to the reflection on this node and to the proposals of its children, so they can repair it.",
+        f"{whose} failed a visible test: **{text(failure)}**. The search gives this to the reflection on "
+        "this node and to the proposals of its children, so they can repair it.",
     ]
 
 

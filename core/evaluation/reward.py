@@ -222,18 +222,26 @@ def auroc_of(
                 f"the 1 row {verb}{'s' if verb == 'fail' else 'es'} the hidden tests: AUROC needs both classes",
             )
         return None, f"all {len(rows)} rows {verb} the hidden tests: AUROC needs both classes"
-    ordered = sorted(rows, key=key)
-    rank_sum = 0.0  # sum of the 1-based average ranks of the passing rows
+    return rank_auroc([key(r) for r in rows], [r.hidden_pass for r in rows]), ""
+
+
+def rank_auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Mann-Whitney AUROC of ``scores`` for ``labels`` by average ranks (ties count one half); None
+    without both classes."""
+    pos = sum(labels)
+    neg = len(labels) - pos
+    if not pos or not neg:
+        return None
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    rank_sum = 0.0  # sum of the 1-based average ranks of the positive rows
     i = 0
-    while i < len(ordered):
+    while i < len(order):
         j = i
-        while j < len(ordered) and key(ordered[j]) == key(ordered[i]):
+        while j < len(order) and scores[order[j]] == scores[order[i]]:
             j += 1
-        mean_rank = (i + 1 + j) / 2  # ranks i+1 .. j share their mean
-        rank_sum += mean_rank * sum(r.hidden_pass for r in ordered[i:j])
+        rank_sum += (i + 1 + j) / 2 * sum(labels[order[k]] for k in range(i, j))  # ranks i+1..j share
         i = j
-    u = rank_sum - n_pos * (n_pos + 1) / 2
-    return u / (n_pos * n_neg), ""
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
 def _num(x: float | None) -> str:

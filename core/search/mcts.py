@@ -46,7 +46,13 @@ from core.search.selection import select_wave
 from core.search.steering import Steering
 from core.tree.events import Event, EventKind
 from core.tree.nodes import Node, Tree
-from core.tree.queries import best_node, chosen_answer, passing_candidates
+from core.tree.queries import (
+    best_node,
+    chosen_answer,
+    execution_feedback,
+    passes_examples,
+    passing_candidates,
+)
 from core.tree.records import (
     CodeRecord,
     ExecutionRecord,
@@ -223,7 +229,7 @@ class Search(Steering):
         root = next((v for v in visits if v.node.depth == 0), None)
         if root is not None and self.grounded and cfg.greedy_candidate and not _runnable(root.node):
             self._greedy_candidate(root.it)
-            if cfg.accept_direct and _passes_examples(root.node):
+            if cfg.accept_direct and passes_examples(root.node):
                 self._stop("direct_passed", visits[-1].it)
                 return visits[-1].it
         if self._gate(visits):
@@ -408,16 +414,8 @@ class Search(Steering):
         self.tree.log(EventKind.TERMINAL, node.id, it, reason=reason, value=node.value)
 
     def feedback(self, node: Node) -> str:
-        """The visible test the node's own code failed (call, expected, got), for the calls below it.
-
-        At the root it is the direct program's failure (that run is shown, not part of any value).
-        "" when feedback is off, the node's code was not run by the search, or it passed.
-        """
-        ran = self._execution_applied(node) or (node.depth == 0 and node.execution is not None)
-        if not (self.grounded and self.config.exec_feedback and ran):
-            return ""
-        visible = node.execution.visible
-        return visible.first_failure if visible is not None and not visible.passed else ""
+        """The visible test the node's own code failed, for the calls below it (see ``execution_feedback``)."""
+        return execution_feedback(self.tree, node)
 
     @property
     def grounded(self) -> bool:
@@ -609,12 +607,6 @@ class Search(Steering):
                 self.choose_answer()
             best = self.best_node()
             return best.code if _runnable(best) else self.write_code(best.id)
-
-
-def _passes_examples(node: Node) -> bool:
-    """The node's code ran on at least one visible test and passed them all."""
-    visible = node.execution.visible if node.execution is not None else None
-    return visible is not None and visible.tests > 0 and visible.passed
 
 
 def _runnable(node: Node) -> bool:

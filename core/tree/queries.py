@@ -27,6 +27,21 @@ def passes_examples(node: Node) -> bool:
     return ex is not None and ex.grounding is not None and ex.grounding.passed
 
 
+def execution_feedback(tree: Tree, node: Node) -> str:
+    """The visible test the node's own code failed (call, expected, got), handed to the calls below it.
+
+    At the root it is the direct program's failure (that run is shown, not part of any value).
+    "" when the search is not grounded, feedback is off, the search did not run the node's code, or
+    it passed.
+    """
+    cfg, ex = tree.config, node.execution
+    ran = ex is not None and (ex.applied or node.depth == 0)
+    if not (cfg.exec_weight > 0 and cfg.exec_feedback and ran):
+        return ""
+    visible = ex.visible
+    return visible.first_failure if visible is not None and not visible.passed else ""
+
+
 def answer_candidates(tree: Tree) -> list[Node]:
     """Live nodes that may be the answer: not stale or pruned, not a dead end, and respecting the config.
 

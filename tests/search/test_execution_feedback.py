@@ -103,6 +103,9 @@ def test_a_failing_node_whose_reflection_says_end_is_repaired_not_ended():
     s.run(2)  # iteration 2 reflects "<end>" on the failing child: with feedback it is expanded, not ended
     child = s.tree.nodes[s.tree.root.children[0]]
     assert not child.terminal and child.children
+    from ui.inspector import open_after_end
+
+    assert "failed a visible test" in open_after_end(s.tree, child)  # the inspector says why it is open
     off, backend_off = search(OFF_BY_ONE, end_gate_min_depth=1, reflection=True, exec_feedback=False)
     backend_off.reflections = ["<end>"] * 4
     off.run(2)
