@@ -11,6 +11,9 @@ the hidden tests (already on the node; they never entered its value) and scored 
 - ``agreement``: the share of the tree's other programs that return the same outputs on inputs the
   model writes (one new call per tree; CodeT/S*-style agreement, never truth).
 
+The search's own value of each node (the preset's fixed mix of critic and visible pass rate) is scored
+the same way, as the line the learned combination has to beat.
+
 Each signal's AUROC is over the nodes that have it, and over the nodes that have every signal (the
 same nodes for all). A logistic combination of the signals is scored by 5-fold cross-validation with
 the folds split by problem (no problem's nodes on both sides), so its AUROC is out of sample; its
@@ -62,16 +65,18 @@ class NodeSignals:
     p_yes: float | None
     visible: float | None
     agreement: float | None
+    search_value: float | None = None  # the reward the search gave the node (its fixed mix)
 
 
-def programs(tree: Tree) -> list[tuple[int, str, bool, float | None]]:
-    """(node, code, hidden pass, visible rate) for each node whose code the search ran on the tests."""
+def programs(tree: Tree) -> list[tuple[int, str, bool, float | None, float]]:
+    """(node, code, hidden pass, visible rate, search reward) for each node whose code the search ran."""
     out = []
     for node in sorted(tree.nodes.values(), key=lambda n: n.id):
         ex = latest_run(node)
         if node.code is None or node.code.uploaded or ex is None or ex.hidden is None:
             continue
-        out.append((node.id, node.code.code, ex.hidden.passed, ex.visible.pass_rate if ex.visible else None))
+        visible = ex.visible.pass_rate if ex.visible else None
+        out.append((node.id, node.code.code, ex.hidden.passed, visible, ex.reward))
     return out
 
 
@@ -101,14 +106,14 @@ def study_tree(tree: Tree, run_id: str, backend) -> list[NodeSignals]:
     if not found:
         return []
     reasoner = Reasoner(backend, preset(REPAIR), tree.problem, Usage())
-    codes = [code for _, code, _, _ in found]
+    codes = [code for _, code, _, _, _ in found]
     yes = reasoner.p_yes_many(codes)
     inputs = tree_inputs(tree)
     if inputs is None and len(found) > 1:
         inputs, _raw = reasoner.test_inputs()
     agree = agreement(run_inputs(tree.problem, codes, inputs)) if inputs else [None] * len(found)
     rows = []
-    for (node_id, _code, hidden, visible), p, a in zip(found, yes, agree, strict=True):
+    for (node_id, _code, hidden, visible, value), p, a in zip(found, yes, agree, strict=True):
         critic = tree.nodes[node_id].critic
         rows.append(
             NodeSignals(
@@ -123,6 +128,7 @@ def study_tree(tree: Tree, run_id: str, backend) -> list[NodeSignals]:
                 p_yes=p,
                 visible=visible,
                 agreement=a,
+                search_value=value,
             )
         )
     return rows
@@ -181,11 +187,12 @@ def report(rows: list[NodeSignals], args) -> str:
         "| signal | nodes with it | AUROC | AUROC on the nodes with every signal |",
         "|---|---|---|---|",
     ]
-    for s in SIGNALS:
+    for s in (*SIGNALS, "search_value"):
         have = [r for r in rows if getattr(r, s) is not None]
         a = auroc([getattr(r, s) for r in have], [r.hidden_pass for r in have])
         b = auroc([getattr(r, s) for r in full], [r.hidden_pass for r in full])
-        lines.append(f"| {s} | {len(have)} | {_num(a)} | {_num(b)} |")
+        label = "the search's own value (its fixed mix)" if s == "search_value" else s
+        lines.append(f"| {label} | {len(have)} | {_num(a)} | {_num(b)} |")
     if full:
         cv, w = combined_auroc(full, SIGNALS)
         lines += [

@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from core import python_ast
+
 MAX_DEPTH = 64  # nesting of a returned value the wire format accepts
 _JUDGE_FUNCS = {
     "abs": abs,
@@ -97,7 +99,7 @@ def split_test(source: str, entry_point: str) -> SplitTest | None:
         return None
     with _AST_LOCK:
         try:
-            module = ast.parse(source)
+            module = python_ast.parse(source)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             return None
         try:
@@ -165,7 +167,7 @@ def _split_asserts(stmts: list[ast.stmt], callee: str, entry_point: str) -> Spli
 
 
 def _copy(expr: ast.expr) -> ast.expr:
-    return ast.parse(ast.unparse(expr), mode="eval").body
+    return python_ast.parse(ast.unparse(expr), mode="eval").body
 
 
 class _Slotter(ast.NodeTransformer):

@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core import python_ast
+
 # Docstring examples that contradict HumanEval's own reference solution and hidden
 # checks (the docstring is wrong, not the parser). A test keeps this list honest:
 # each entry must still be extracted and must still fail against the reference.
@@ -69,7 +71,7 @@ _NO_VALUE = object()
 def extract_visible_tests(prompt: str, entry_point: str) -> tuple[str, ...]:
     """Assert statements for the examples in ``entry_point``'s docstring that parse reliably."""
     try:
-        module = ast.parse(prompt)
+        module = python_ast.parse(prompt)
     except SyntaxError:
         return ()
     func = next(
@@ -171,7 +173,7 @@ def _doctest(lines: list[str], i: int, ctx: _Context) -> tuple[list[str], int]:
         expected.append(lines[j])
         j += 1
     try:
-        expr = ast.parse("\n".join(source), mode="eval").body
+        expr = python_ast.parse("\n".join(source), mode="eval").body
     except SyntaxError:
         return [], j
     names = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
@@ -211,7 +213,7 @@ def _keyword_example(args: str, expected: str, ctx: _Context) -> str | None:
 def _literal_call(src: str, ctx: _Context) -> ast.Call | None:
     """``src`` parsed as ``entry(<literals>)``, else None."""
     try:
-        node = ast.parse(src.strip(), mode="eval").body
+        node = python_ast.parse(src.strip(), mode="eval").body
     except SyntaxError:
         return None
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == ctx.entry):
@@ -311,7 +313,7 @@ def _arithmetic(text: str) -> Any:
         raise ValueError("not plain arithmetic")
 
     try:
-        return ev(ast.parse(text.strip(), mode="eval").body)
+        return ev(python_ast.parse(text.strip(), mode="eval").body)
     except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
         return _NO_VALUE
 
@@ -337,7 +339,7 @@ def _assert_equal(expr: ast.expr, value: Any) -> str | None:
     return ast.unparse(
         ast.Assert(
             test=ast.Compare(
-                left=expr, ops=[ast.Eq()], comparators=[ast.parse(repr(value), mode="eval").body]
+                left=expr, ops=[ast.Eq()], comparators=[python_ast.parse(repr(value), mode="eval").body]
             )
         )
     )

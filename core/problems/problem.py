@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from core import python_ast
 from core.problems.examples import KNOWN_BAD_EXAMPLES, extract_visible_tests
 
 SOURCES = ("humaneval", "custom")
@@ -206,7 +207,7 @@ def parse_test_lines(tests: str, label: str = "test line") -> tuple[str, ...]:
         if not re.match(r"assert\b", line):
             raise ValueError(f"{label} {n} is not an assert statement: {line!r}")
         try:
-            tree = ast.parse(line)
+            tree = python_ast.parse(line)
         except SyntaxError as exc:
             raise ValueError(
                 f"{label} {n} is not valid Python ({exc.msg}); each assert must fit on one line: {line!r}"

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core import python_ast
+
 MAX_INPUTS = 6
 MAX_CALL_CHARS = 300
 
@@ -76,7 +78,7 @@ def parse_inputs(text: str, entry_point: str, limit: int = MAX_INPUTS) -> list[s
         if not line or len(line) > MAX_CALL_CHARS:
             continue
         try:
-            expr = ast.parse(line, mode="eval").body
+            expr = python_ast.parse(line, mode="eval").body
         except SyntaxError:
             continue
         if not (

@@ -18,6 +18,8 @@ import re
 import textwrap
 from dataclasses import dataclass
 
+from core import python_ast
+
 _OPEN_FENCE_RE = re.compile(r"```[ \t]*(?P<lang>[\w+.#-]*)[ \t]*$")
 _PY_LANGS = frozenset({"python", "python3", "py", "py3"})
 _CODE_START_RE = re.compile(r"^(?:(?:async\s+)?def\s+\w|class\s+\w|import\s+\w|from\s+[\w.]+\s+import\b|@\w)")
@@ -49,7 +51,7 @@ class _Block:
 
 def _parses(code: str) -> bool:
     try:
-        ast.parse(code)
+        python_ast.parse(code)
     except (SyntaxError, ValueError):
         return False
     return True
@@ -131,7 +133,7 @@ def _body_only(text: str) -> str:
         kept.append(line)
     body = textwrap.dedent("\n".join(kept))
     trimmed, dropped = _trim_to_parse(body)
-    if dropped < 0 or not any(not isinstance(s, ast.Expr) for s in ast.parse(trimmed).body):
+    if dropped < 0 or not any(not isinstance(s, ast.Expr) for s in python_ast.parse(trimmed).body):
         return ""
     return body
 

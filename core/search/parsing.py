@@ -21,6 +21,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from core import python_ast
+
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 _NUM = r"-?\d+(?:\.\d+)?"
 # "score"/"rating"/"grade" anywhere (optionally "final score", "score (0-10)", "score for this path");
@@ -214,7 +216,7 @@ def _looks_like_code(line: str) -> bool:
         return True
     for candidate in (line, line + "\n    pass"):
         try:
-            tree = ast.parse(candidate)
+            tree = python_ast.parse(candidate)
         except (SyntaxError, ValueError):
             continue
         if any(not isinstance(stmt, ast.Expr) for stmt in tree.body):
