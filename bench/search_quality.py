@@ -278,6 +278,7 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         f"{rep.distribution_rows} with a score distribution): AUROC of the sampled score "
         f"{_num(rep.auroc_text)}, of the distribution's expected score {_num(rep.auroc_distribution)}; "
         f"critic parse rate {_num(rep.parse_rate)}.",
+        *verifier_section(args.table.with_name("verifier_study.md")),
         "",
         "Measured on: "
         + "; ".join(
@@ -295,6 +296,14 @@ def table(rows: dict[tuple[str, str], Row], problems: list[str], store: Store, a
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def verifier_section(study: Path) -> list[str]:
+    """The verifier study's table (every signal's AUROC over the nodes of these trees), when it has run."""
+    if not study.exists():
+        return ["", "Verifier signals: not measured yet (`python bench/verifier_study.py`)."]
+    body = study.read_text(encoding="utf-8").splitlines()[1:]  # its own title is replaced by this one
+    return ["", "## Verifier signals against the hidden tests (`bench/verifier_study.py`)", *body]
 
 
 def dropped_share(trees: list) -> str:

@@ -102,3 +102,12 @@ def test_best_of_n_picks_the_passing_program_most_others_agree_with_on_new_input
     )
     assert backend.calls_with("inputs")  # three programs passed the examples: the model wrote new calls
     assert row.visible_passed and row.passed  # the two that agree on add(200, 1) outvote the odd one
+
+
+def test_the_search_quality_table_carries_the_verifier_study_when_it_has_run(tmp_path):
+    bench = load_bench("search_quality")
+    study = tmp_path / "verifier_study.md"
+    assert "not measured yet" in "\n".join(bench.verifier_section(study))
+    study.write_text("# its own title\n\n| signal | nodes with it | AUROC |\n| p_yes | 12 | 0.700 |\n")
+    section = "\n".join(bench.verifier_section(study))
+    assert "| p_yes | 12 | 0.700 |" in section and "its own title" not in section
