@@ -94,8 +94,10 @@ def settings_key(args: argparse.Namespace, dtype: str) -> str:
     """Results are reused only under the same settings and numerics (bf16 and fp32 sample differently)."""
     model = key_of(args.model) or args.model  # "embedded" named SmolLM2 before the catalogue: never mix them
     settings = {"model": model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
-    # v2: best-of-N starts from the greedy program and chooses by running (v1 took its first pass)
-    settings["version"] = 2
+    # v2: best-of-N starts from the greedy program and chooses by running (v1 took its first pass);
+    # v3: every method's code loses the reply's own top-level tests (a wrong self-check failed a correct
+    # function: core/search/code_extract.py)
+    settings["version"] = 3
     width = SearchConfig().width
     if width != 1:  # the default width of the searches (results before waves had none: they were width 1)
         settings["width"] = width

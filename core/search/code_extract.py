@@ -2,7 +2,12 @@
 
 Replies come fenced or bare, wrapped in prose, cut off by ``max_tokens``, or as a bare
 function body. Whatever was repaired (a missing closing fence, a dropped half line, a
-prepended signature) is recorded in the result, never hidden.
+prepended signature, the reply's own top-level tests) is recorded in the result, never hidden.
+
+Small models often append a self-check at the top level (``check()``, ``print(f(...))``, asserts
+with expected values they made up, an ``if __name__ == "__main__":`` block). Run with the program,
+a wrong self-check fails a correct function on every test, so the answer keeps only what defines
+the program: imports, functions, classes and assignments that call none of them.
 
 Example::
 
@@ -138,6 +143,48 @@ def _body_only(text: str) -> str:
     return body
 
 
+def _calls_into(node: ast.stmt, names: set[str]) -> bool:
+    """Whether the statement calls ``print`` or one of the program's own functions or classes."""
+    called = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+    return bool(called & (names | {"print"}))
+
+
+def _runs_tests(node: ast.stmt, defined: set[str]) -> bool:
+    """A top-level statement that exercises the program instead of defining it."""
+    if isinstance(node, (ast.Expr, ast.Assert, ast.For, ast.AsyncFor, ast.While)):
+        return True
+    if isinstance(node, ast.If):
+        return "__name__" in ast.unparse(node.test)
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        return _calls_into(node, defined)
+    return False
+
+
+def drop_top_level_tests(code: str, entry_point: str | None = None) -> tuple[str, int]:
+    """(code without its top-level tests, statements dropped); unchanged when it does not parse or
+    when dropping would lose the entry point's definition."""
+    try:
+        module = python_ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, 0
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    defined = {n.name for n in module.body if isinstance(n, definitions)}
+    lines = code.split("\n")
+    kept, dropped = [], 0
+    for node in module.body:
+        if _runs_tests(node, defined):
+            dropped += 1
+            continue
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        kept.append("\n".join(lines[first - 1 : node.end_lineno]))
+    if not dropped:
+        return code, 0
+    stripped = _tidy("\n\n".join(kept))
+    if entry_point and _defines(code, entry_point) and not _defines(stripped, entry_point):
+        return code, 0
+    return stripped, dropped
+
+
 def _tidy(code: str) -> str:
     code = "\n".join(line.rstrip() for line in code.split("\n")).strip("\n")
     return code + "\n" if code.strip() else ""
@@ -178,6 +225,9 @@ def extract_code(reply: str, entry_point: str | None = None, prompt: str | None 
         body = textwrap.indent(textwrap.dedent(code), "    ")
         code = _tidy(prompt.rstrip() + "\n" + body)
         notes.append("body completed with the prompt's signature")
+    code, tests = drop_top_level_tests(code, entry_point)
+    if tests:
+        notes.append(f"dropped {tests} top-level statement(s) that run the program (its own tests or prints)")
     if entry_point and not _defines(code, entry_point):
         notes.append(f"{entry_point!r} is not defined")
     if not _parses(code):

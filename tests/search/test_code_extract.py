@@ -6,6 +6,7 @@ import ast
 
 import pytest
 
+from core.execution.sandbox import run_tests
 from core.search.code_extract import ExtractedCode, extract_code
 
 PROMPT = 'def add(a: int, b: int) -> int:\n    """Return a + b.\n    >>> add(1, 2)\n    3\n    """\n'
@@ -70,8 +71,69 @@ def test_unfenced_cut_mid_line_is_marked_truncated() -> None:
 
 
 def test_unfenced_keeps_top_level_code_after_function() -> None:
-    reply = f"{ADD}\nresult = add(1, 2)\nif __name__ == '__main__':\n    print(result)\n"
-    assert extract_code(reply).code == reply
+    reply = f"{ADD}\nLIMIT = 10\ndef twice(x):\n    return add(x, x)\nprint(twice(2))\n"
+    result = extract_code(reply)
+    assert result.code == f"{ADD}\nLIMIT = 10\n\ndef twice(x):\n    return add(x, x)\n"
+    assert "dropped 1 top-level statement(s)" in result.note
+
+
+SELF_CHECK = """from typing import List
+
+
+def depths(s: str) -> List[int]:
+    return [max_depth(g) for g in s.split()]
+
+
+@staticmethod
+def max_depth(g: str) -> int:
+    d = best = 0
+    for c in g:
+        d += 1 if c == "(" else -1
+        best = max(best, d)
+    return best
+
+CASES = [("((()))", [2])]  # the model's expectation is wrong: ((())) is 3 deep
+
+
+def check():
+    for s, want in CASES:
+        assert depths(s) == want, f"{s}: {depths(s)}"
+
+check()
+assert depths("()") == [1]
+result = depths("(())")
+print(result)
+for s, _ in CASES:
+    depths(s)
+if __name__ == "__main__":
+    check()
+"""
+
+
+def test_the_replys_own_top_level_tests_are_dropped_and_said() -> None:
+    result = extract_code(f"```python\n{SELF_CHECK}```", "depths")
+    kept = result.code
+    assert "def depths" in kept and "@staticmethod\ndef max_depth" in kept and "def check():" in kept
+    assert 'CASES = [("((()))", [2])]' in kept and "from typing import List" in kept
+    for gone in (
+        "\ncheck()",
+        'assert depths("()")',
+        "result = depths",
+        "print(result)",
+        "for s, _",
+        "__main__",
+    ):
+        assert gone not in kept
+    assert "dropped 6 top-level statement(s) that run the program" in result.note
+    ran = run_tests(kept, ["assert depths('(()()) ((()))') == [2, 3]"], entry_point="depths")
+    assert ran.passed  # with the wrong self-check left in, the module fails before any test runs
+    assert not run_tests(SELF_CHECK, ["assert depths('()') == [1]"], entry_point="depths").passed
+
+
+def test_top_level_tests_stay_when_dropping_them_would_lose_the_entry_point() -> None:
+    reply = 'if __name__ == "__main__":\n    def f(x):\n        return x\n    print(f(1))\n'
+    result = extract_code(f"```python\n{reply}```", "f")
+    assert result.code == reply and "dropped" not in result.note
 
 
 def test_fenced_body_only_gets_prompt_prepended() -> None:
