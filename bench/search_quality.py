@@ -90,7 +90,7 @@ class Row:
     cpu: str = ""  # the CPU it ran on: fp32 samples can still differ a little between CPU kinds
 
 
-def settings_key(args: argparse.Namespace, dtype: str) -> str:
+def settings_key(args: argparse.Namespace, dtype: str, method: str = "greedy") -> str:
     """Results are reused only under the same settings and numerics (bf16 and fp32 sample differently)."""
     model = key_of(args.model) or args.model  # "embedded" named SmolLM2 before the catalogue: never mix them
     settings = {"model": model, "iterations": args.iterations, "max_tokens": args.max_tokens, "dtype": dtype}
@@ -98,6 +98,9 @@ def settings_key(args: argparse.Namespace, dtype: str) -> str:
     # v3: every method's code loses the reply's own top-level tests (a wrong self-check failed a correct
     # function: core/search/code_extract.py)
     settings["version"] = 3
+    if method != "greedy":  # how an answer is chosen among passing programs (greedy chooses nothing)
+        # v2: inputs printed/asserted/assigned are read; a candidate that raises where others return is out
+        settings["answer_choice"] = 2
     width = SearchConfig().width
     if width != 1:  # the default width of the searches (results before waves had none: they were width 1)
         settings["width"] = width
@@ -217,7 +220,7 @@ def run_best_of_n(problem: Problem, backend, budget: int, args, key: str) -> Row
     )
 
 
-def load_rows(path: Path, key: str) -> dict[tuple[str, str], Row]:
+def load_rows(path: Path, keys: dict[str, str]) -> dict[tuple[str, str], Row]:
     rows: dict[tuple[str, str], Row] = {}
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -225,7 +228,7 @@ def load_rows(path: Path, key: str) -> dict[tuple[str, str], Row]:
                 d = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a torn last line from a killed run
-            if d.get("settings") == key:
+            if d.get("settings") == keys.get(d.get("method", "")):
                 rows[(d["method"], d["problem"])] = Row(**d)
     return rows
 
@@ -353,9 +356,11 @@ def main() -> None:
     t0 = time.perf_counter()
     inner = load_backend(engine_backend(args.engine), args.model)
     backend = CountingBackend(inner)
-    key = settings_key(args, str(getattr(inner, "dtype", "")))
+    dtype = str(getattr(inner, "dtype", ""))
+    keys = {m: settings_key(args, dtype, m) for m in args.methods}
+    key = " / ".join(dict.fromkeys(keys.values()))  # greedy's, then the searches' (one answer rule)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    rows = load_rows(args.out, key)
+    rows = load_rows(args.out, keys)
     store = Store(args.db)
     print(
         f"{backend.model_id} loaded in {time.perf_counter() - t0:.1f}s; {len(rows)} results already in {args.out}"
@@ -378,7 +383,7 @@ def main() -> None:
         if "greedy" in args.methods:  # batched, as an evaluation runs it: 8 problems per call
             todo = [p for p in problems if ("greedy", p) not in rows]
             for start in range(0, len(todo), 8):
-                for r in run_greedy(todo[start : start + 8], backend, args, key):
+                for r in run_greedy(todo[start : start + 8], backend, args, keys["greedy"]):
                     keep(r, problems.index(r.problem) + 1)
         for i, pid in enumerate(problems, 1):
             problem = get_problem(pid)
@@ -386,9 +391,9 @@ def main() -> None:
                 if (m, pid) in rows:
                     continue
                 if m == "best_of_n":
-                    keep(run_best_of_n(problem, backend, rows[(BUDGET_FROM, pid)].tokens, args, key), i)
+                    keep(run_best_of_n(problem, backend, rows[(BUDGET_FROM, pid)].tokens, args, keys[m]), i)
                 else:
-                    keep(run_eval(m, problem, backend, store, args, key), i)
+                    keep(run_eval(m, problem, backend, store, args, keys[m]), i)
             if args.limit is None:  # a stopped run leaves the table of what it finished
                 args.table.write_text(table(rows, problems, store, args, key), encoding="utf-8")
     text = table(rows, problems, store, args, key)

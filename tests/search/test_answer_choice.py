@@ -91,6 +91,9 @@ def test_a_new_passing_program_makes_the_choice_out_of_date():
         ("1. inc(2)\n2. `inc(3)`\n>>> inc(4)", ["inc(2)", "inc(3)", "inc(4)"]),
         ("inc(x)\ninc([i for i in range(3)])\nos.system('rm -rf /')\nprint(1)", []),
         ("inc(1)\ninc(1)\nHere are some inputs:\ninc(**{'x': 1})", ["inc(1)"]),
+        # how small models write them: printed with the output in a comment, asserted on, assigned
+        ("print(inc([]))  # Output: []\nassert inc(2) == 3\ny = inc(-1)", ["inc([])", "inc(2)", "inc(-1)"]),
+        ("print(inc(1), inc(2))\nprint(len(inc(1)))\nassert inc(x) == 1\nx = y = inc(7)", ["inc(7)"]),
     ],
 )
 def test_only_literal_calls_of_the_entry_point_are_inputs(reply, calls):
@@ -116,3 +119,19 @@ def test_the_inspector_shows_the_inputs_the_outputs_and_why():
     assert "<code>inc(10)</code>" in chosen and "2 of 3 candidates agree" in chosen
     other = inspect_node(search.tree, ids["Add one when x is small"])
     assert f"The answer is #{ids['Add one to x']}" in other and "| 0 |" in other
+
+
+def test_a_candidate_that_raises_where_others_return_is_left_out_even_when_it_is_the_majority():
+    # HumanEval/9's repair tree: two programs read numbers[0] unguarded and raise on [], one returns []
+    outcomes = [
+        Outcome(7, 0.94, ("[]", "[1]")),
+        Outcome(8, 0.95, ("raised IndexError", "[1]")),
+        Outcome(9, 0.95, ("raised IndexError", "[1]")),
+    ]
+    choice = choose(outcomes)
+    assert choice.chosen == 7
+    assert "#8, #9 raised" in choice.reason and choice.groups == [[7]]
+    everyone_raises = choose(
+        [Outcome(1, 0.2, ("raised ValueError",)), Outcome(2, 0.9, ("raised ValueError",))]
+    )
+    assert everyone_raises.chosen == 2  # no difference between them: the value decides
