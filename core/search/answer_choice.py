@@ -26,6 +26,9 @@ from core import python_ast
 
 MAX_INPUTS = 6
 MAX_CALL_CHARS = 300
+# how ``grounding.run_inputs`` writes an output that is no value: the call raised, or the program failed
+RAISED = "raised "
+ERRORED = "error: "
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def parse_inputs(text: str, entry_point: str, limit: int = MAX_INPUTS) -> list[s
 
 
 def _raised(output: str | None) -> bool:
-    return output is not None and output.startswith(("raised ", "error: "))
+    return output is not None and output.startswith((RAISED, ERRORED))
 
 
 def choose(outcomes: Sequence[Outcome]) -> AnswerChoice:

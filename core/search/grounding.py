@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from core.execution.sandbox import Verdict, run_humaneval_check, run_tests
 from core.problems.problem import Problem
+from core.search.answer_choice import ERRORED, RAISED
 from core.tree.records import ExecutionRecord, VerdictSummary
 
 WORKERS = 2
@@ -139,9 +140,9 @@ def run_inputs(
             if t.values:
                 out.append(t.values[0])
             elif t.judged == "outside" and t.error:
-                out.append(f"raised {t.error}")
+                out.append(f"{RAISED}{t.error}")
             elif verdict.error_kind:
-                out.append(f"error: {verdict.error_kind}")
+                out.append(f"{ERRORED}{verdict.error_kind}")
             else:
                 out.append(None)
         return tuple(out)
