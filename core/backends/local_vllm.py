@@ -75,7 +75,11 @@ class LocalVLLMBackend:
         threads: int | None = None,
         timeout_s: float = 600.0,
         concurrency: int = 32,
+        eager: bool = False,
     ) -> None:
+        """``eager`` skips vLLM's torch.compile: the server starts in about 45 s instead of several
+        minutes on a 2-core CPU (vLLM 0.32 compiles afresh at every start here: its compiled cache fails
+        to load), and decodes more slowly; the tests use it, where starting is most of the cost."""
         python = Path(python or vllm_python())
         if not python.exists():
             raise EngineUnavailable(
@@ -96,6 +100,8 @@ class LocalVLLMBackend:
             "--gpu-memory-utilization",  # on a CPU build: the share of RAM for the KV cache
             "0.15",
         ]
+        if eager:
+            args.append("--enforce-eager")
         self.adapter = None
         if adapter:
             info = get_adapter(adapter)

@@ -42,7 +42,8 @@ def backend(request):
         yield load_backend("transformers", TINY)
     elif kind == "vllm":
         require_vllm_inprocess()
-        backend = load_backend("vllm", TINY, max_model_len=2048)
+        # eager: no torch.compile, which costs minutes at every start on a CPU and no behaviour here
+        backend = load_backend("vllm", TINY, max_model_len=2048, enforce_eager=True)
         yield backend
         backend.close()
     elif kind == "vllm-server":

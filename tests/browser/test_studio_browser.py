@@ -54,7 +54,11 @@ def test_search_click_prune_step_and_reload(studio, page, artifacts):
     picker.click()
     picker.fill("has_close")
     pg.get_by_role("option", name="HumanEval/0 · has_close_elements").click()
+    # the lightest preset: this test is about clicking, pruning and reloading, not the search's quality
+    pg.locator("#search-preset input").first.fill("quick demo")
+    pg.keyboard.press("Enter")
     iterations = pg.locator("#iterations input").first
+    expect(iterations).to_have_value("6")  # the preset's knobs arrived; now set the test's own
     iterations.fill("2")
     pg.click("#run-btn")
     expect(pg.locator("#status")).to_contain_text("· iteration 2 ·", timeout=240_000)
