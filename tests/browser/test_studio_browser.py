@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import preset
 from core.tree.events import EventKind
 from tests.browser.conftest import serve_studio
 from tests.conftest import TINY
@@ -58,7 +59,8 @@ def test_search_click_prune_step_and_reload(studio, page, artifacts):
     pg.locator("#search-preset input").first.fill("quick demo")
     pg.keyboard.press("Enter")
     iterations = pg.locator("#iterations input").first
-    expect(iterations).to_have_value("6")  # the preset's knobs arrived; now set the test's own
+    # the preset's knobs arrived; now set the test's own
+    expect(iterations).to_have_value(str(preset("quick demo").max_iterations))
     iterations.fill("2")
     pg.click("#run-btn")
     expect(pg.locator("#status")).to_contain_text("· iteration 2 ·", timeout=240_000)
