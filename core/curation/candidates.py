@@ -117,10 +117,14 @@ def provenance(tree: Tree) -> dict[str, Any]:
     }
 
 
-def path_of(tree: Tree, node_id: int, run_id: str) -> CandidatePath:
-    """Freeze the path that ends at ``node_id`` into a :class:`CandidatePath`."""
+def path_of(tree: Tree, node_id: int, run_id: str, *, direct: bool = False) -> CandidatePath:
+    """Freeze the path that ends at ``node_id`` into a :class:`CandidatePath`.
+
+    ``direct``: the root may be taken too when it has code (the direct program, no reasoning steps),
+    as a grounded search answers with it when it passes the examples and no path does.
+    """
     node = tree.node(node_id)
-    if node.depth == 0:
+    if node.depth == 0 and not (direct and node.code is not None):
         raise ValueError("the root is not a reasoning path")
     execution = latest_run(node)
     return CandidatePath(

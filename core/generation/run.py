@@ -11,6 +11,11 @@ When the backend fails, the search undoes the iteration and pauses; the worker w
 Past that the problem is *failed*, not done, so a rerun retries it. Problems in the
 manifest are skipped: a rerun continues where a crash or Ctrl-C left off.
 
+The answer is the search's own (``best_node``): in a grounded search the program chosen by running
+the passing ones, which may be the direct program with no reasoning steps (its record then has only
+code, and its manifest line says ``direct``). With ``spec.reuse`` a tree another run made for the
+same problem, config and model (a benchmark's, say) is taken instead of searching again.
+
 Example::
 
     spec = GenerateSpec("HumanEval/0-7", "runs/gen1", concurrency=4, preset="quick demo")
@@ -39,7 +44,8 @@ from core.problems.sources import load_problems
 from core.search.mcts import Search, SearchPaused
 from core.search.one_shot import one_shot
 from core.store.runs import Store
-from core.tree.queries import latest_run
+from core.tree.nodes import Tree
+from core.tree.queries import latest_run, passes_examples
 
 __all__ = ["OWNER", "GenerateProgress", "GenerateSpec", "GenerateSummary", "generate", "load_problems"]
 
@@ -81,6 +87,7 @@ class _Batch:
         self.spec, self.backend, self.store, self.out = spec, backend, store, out
         self.summary, self.progress, self.stop = summary, progress, stop
         self.config = spec.config()
+        self.reuse = Store(spec.reuse) if spec.reuse is not None and spec.method == "sra-mcts" else None
         self.lock = threading.Lock()
         self.started = time.monotonic()
 
@@ -94,6 +101,8 @@ class _Batch:
                 self._one(problem)
         finally:
             self.store.close()  # this thread's connection
+            if self.reuse is not None:
+                self.reuse.close()
 
     def _one(self, problem: Problem) -> None:
         try:
@@ -108,7 +117,10 @@ class _Batch:
 
     def _solve(self, problem: Problem) -> str | None:
         started = time.monotonic()
-        search = Search.start(problem, self.config, self.backend)
+        reused = self._reused(problem)
+        search = (
+            Search(reused[1], self.backend) if reused else Search.start(problem, self.config, self.backend)
+        )
         wait = _Backoff(self.spec)
         cot = self.spec.method == "cot"
         if cot and (self.stop.is_set() or not self._call(lambda: one_shot(search, code=False), wait)):
@@ -116,8 +128,12 @@ class _Batch:
         while not search.finished:
             if self.stop.is_set() or not self._call(search.step, wait):
                 return None
+        if search.grounded and self.config.answer_by_running and not self._call(search.choose_answer, wait):
+            return None
         node = search.best_node()
-        if node.depth == 0:
+        # a grounded search answers with the direct program (no steps) when it passes and no path does
+        direct = node.depth == 0 and search.grounded and passes_examples(node)
+        if node.depth == 0 and not direct:
             raise _Failed("the search found no reasoning path")
         if node.code is None and not self._call(lambda: search.write_code(node.id), wait):
             return None
@@ -126,7 +142,7 @@ class _Batch:
         run_id = uuid.uuid4().hex[:12]
         tree = search.tree
         self.store.save_tree(run_id, tree, owner=OWNER)
-        path = path_of(tree, node.id, run_id)
+        path = path_of(tree, node.id, run_id, direct=direct)
         record = sft_record(Decision(path, "accept", comment="rule: generate", annotator=OWNER))
         visible, hidden = path.visible, path.hidden
         self.out.append(
@@ -142,6 +158,8 @@ class _Batch:
                 "hidden_passed": hidden.passed if hidden else None,
                 "stopped": tree.stopped,
                 "pauses": wait.pauses,
+                "direct": direct,
+                **({"reused": reused[0]} if reused else {}),
             },
         )
         with self.lock:
@@ -151,6 +169,18 @@ class _Batch:
         verdicts = f" visible {visible.tests - visible.failed}/{visible.tests}" if visible else ""
         verdicts += f" hidden {'pass' if hidden.passed else 'fail'}" if hidden else ""
         return "ok" + verdicts
+
+    def _reused(self, problem: Problem) -> tuple[str, Tree] | None:
+        """The newest finished tree of ``spec.reuse`` made for this problem with this config by this model."""
+        if self.reuse is None:
+            return None
+        digest = self.config.digest()
+        for row in self.reuse.list_runs(problem=problem.id, model=self.backend.model_id, status="finished"):
+            if row.config_hash == digest and not row.adapter:
+                tree = self.reuse.load_tree(row.id)
+                if tree.problem.id == problem.id and tree.config.digest() == digest:
+                    return row.id, tree
+        return None
 
     def _call(self, fn: Callable[[], object], wait: _Backoff) -> bool:
         """Call ``fn``, waiting and retrying while the backend fails; False when stopped while waiting."""

@@ -34,6 +34,10 @@ class GenerateSpec:
     concurrency: int = 1
     preset: str = "paper defaults"
     iterations: int | None = None  # the preset's max_iterations when None
+    search: dict[str, Any] = field(default_factory=dict)  # SearchConfig fields on top of the preset
+    # a runs database whose finished trees are taken instead of searching again, where one was made for
+    # the same problem with the same config (digest) by the same model, with no adapter
+    reuse: Path | None = None
     seed: int = 0
     check: bool = True  # run the code on the visible (and hidden) tests; reported, not a filter
     limit: int | None = None  # only the first N problems of the source
@@ -53,12 +57,23 @@ class GenerateSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if self.reuse is not None:
+            object.__setattr__(self, "reuse", Path(self.reuse))
+            if not self.reuse.is_file():
+                raise ValueError(f"reuse: no runs database at {self.reuse}")
+        if not isinstance(self.search, dict):
+            raise ValueError("search must be an object of search settings")
+        for name in ("seed", "max_iterations"):
+            if name in self.search:
+                raise ValueError(
+                    f"search: set {name} with the spec's {name.replace('max_', '')}, not in search"
+                )
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         self.config()  # a bad preset, iteration budget or seed fails here, before any model loads
 
     def config(self) -> SearchConfig:
-        changes: dict[str, Any] = {"seed": self.seed}
+        changes: dict[str, Any] = {**self.search, "seed": self.seed}
         if self.iterations is not None:
             changes["max_iterations"] = self.iterations
         return preset(self.preset).replace(**changes)
@@ -71,6 +86,7 @@ class GenerateSpec:
             **({"method": self.method} if self.method != "sra-mcts" else {}),  # older outputs match
             "preset": self.preset,
             "iterations": self.iterations,
+            **({"search": self.search} if self.search else {}),  # older outputs match
             "seed": self.seed,
             "check": self.check,
             "backend": backend.name,

@@ -40,7 +40,8 @@ def spec(tmp_path: Path, problems: str = THREE, **changes) -> GenerateSpec:
         "max_backoff_s": 0.004,
         **changes,
     }
-    return GenerateSpec(problems, tmp_path / "out", **settings)
+    out = settings.pop("out", tmp_path / "out")
+    return GenerateSpec(problems, out, **settings)
 
 
 def lines(path: Path) -> list[dict]:
@@ -318,3 +319,74 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, arg
         )
     errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
     assert info.value.code == 2 and len(errors) == 1 and expected in errors[0], errors
+
+
+# --- the answer and reused trees -------------------------------------------------------
+INC = '{"id": "custom/inc", "prompt": "def inc(x: int) -> int:\\n    \\"\\"\\"Add one.\\n    >>> inc(1)\\n    2\\n    \\"\\"\\"\\n", "entry_point": "inc", "tests": ["assert inc(1) == 2"]}\n'
+RIGHT_INC = "```python\ndef inc(x: int) -> int:\n    return x + 1"
+
+
+def test_a_grounded_search_whose_direct_program_passes_gives_a_code_only_record(tmp_path, store):
+    source = tmp_path / "inc.jsonl"
+    source.write_text(INC)
+    backend = ScriptedBackend(code=RIGHT_INC)
+    summary = generate(spec(tmp_path, str(source), preset="repairs what fails", check=True), backend, store)
+    out = tmp_path / "out"
+    [record], [manifest] = lines(out / "sft.jsonl"), lines(out / "done.jsonl")
+    assert summary.done == 1 and manifest["direct"] is True and manifest["node_id"] == 0
+    assert record["messages"][-1]["content"] == "```python\n" + RIGHT_INC.split("\n", 1)[1] + "\n```"
+    assert record["meta"]["visible_pass_rate"] == 1.0
+    assert not backend.calls_with("propose")  # the search ended on the direct program
+
+
+def test_an_ungrounded_search_never_answers_with_the_root(tmp_path, store):
+    source = tmp_path / "inc.jsonl"
+    source.write_text(INC)
+    generate(spec(tmp_path, str(source)), ScriptedBackend(code=RIGHT_INC), store)
+    [manifest] = lines(tmp_path / "out" / "done.jsonl")
+    assert manifest["direct"] is False and manifest["node_id"] > 0
+
+
+class NoCalls(ScriptedBackend):
+    def generate(self, requests):
+        raise AssertionError("a reused tree needs no model call")
+
+
+def test_a_tree_made_elsewhere_with_the_same_config_and_model_is_reused_not_searched_again(tmp_path):
+    bench = Store(tmp_path / "bench.db")
+    first = generate(spec(tmp_path, "HumanEval/0-1"), ScriptedBackend(), bench)
+    assert first.done == 2
+    made = {m["problem_id"]: m for m in lines(tmp_path / "out" / "done.jsonl")}
+    again = spec(tmp_path, "HumanEval/0-1", out=tmp_path / "again", reuse=tmp_path / "bench.db")
+    summary = generate(again, NoCalls(), Store(tmp_path / "studio.db"))
+    assert summary.done == 2 and not summary.failed
+    reused = {m["problem_id"]: m for m in lines(tmp_path / "again" / "done.jsonl")}
+    assert {p: m["reused"] for p, m in reused.items()} == {p: m["run_id"] for p, m in made.items()}
+    records = [r["messages"][-1]["content"] for r in lines(tmp_path / "out" / "sft.jsonl")]
+    assert [r["messages"][-1]["content"] for r in lines(tmp_path / "again" / "sft.jsonl")] == records
+
+
+def test_a_tree_with_another_config_or_model_is_not_reused(tmp_path):
+    bench = Store(tmp_path / "bench.db")
+    generate(spec(tmp_path, "HumanEval/0-0"), ScriptedBackend(), bench)
+    for out, changes, backend in (
+        ("other-config", {"iterations": 3}, ScriptedBackend()),
+        ("other-model", {}, ScriptedBackend(model_id="scripted-v2")),
+    ):
+        again = spec(tmp_path, "HumanEval/0-0", out=tmp_path / out, reuse=tmp_path / "bench.db", **changes)
+        generate(again, backend, Store(tmp_path / "studio.db"))
+        [manifest] = lines(tmp_path / out / "done.jsonl")
+        assert "reused" not in manifest and backend.calls
+
+
+def test_search_overrides_reach_the_config_and_the_settings(tmp_path):
+    s = spec(tmp_path, search={"code_max_tokens": 384})
+    assert s.config().code_max_tokens == 384
+    assert s.settings(ScriptedBackend())["search"] == {"code_max_tokens": 384}
+    for bad, message in (
+        ({"search": {"seed": 1}}, "seed"),
+        ({"search": {"nope": 1}}, "nope"),
+        ({"reuse": tmp_path / "missing.db"}, "no runs database"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            spec(tmp_path, **bad)
