@@ -165,8 +165,12 @@ class ExperimentRun:
             method=method.kind,
             preset=method.preset,
             iterations=method.iterations,
+            search=method.search,
             seed=self.spec.seed,
             concurrency=self.spec.concurrency,
+            reuse=Path(self.spec.reuse_trees)
+            if self.spec.reuse_trees and method.kind == "sra-mcts"
+            else None,
         )
         summary = generate(
             gspec,
@@ -182,6 +186,8 @@ class ExperimentRun:
             "records": summary.records_in_all,
             "failed": summary.failed,
             "tokens": sum(int(m.get("completion_tokens") or 0) for m in manifest),
+            "reused": sum(1 for m in manifest if m.get("reused")),  # trees another run made (see reuse_trees)
+            "direct": sum(1 for m in manifest if m.get("direct")),  # records of code with no reasoning steps
             "seconds": round(sum(float(m.get("seconds") or 0.0) for m in manifest), 3),  # earlier runs too
             "path": str((out / "sft.jsonl").relative_to(self.folder)),
             "machine": self._machine(None),

@@ -43,6 +43,7 @@ class DataMethod:
     preset: str = "paper defaults"  # the search's preset (sra-mcts; cot uses its prompts and seed)
     filter: str = "none"  # "tests": keep a record only when its code passes the train problem's tests
     iterations: int | None = None  # sra-mcts: the preset's budget when None
+    search: dict[str, Any] = field(default_factory=dict, hash=False)  # SearchConfig fields over the preset
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -53,6 +54,20 @@ class DataMethod:
             search_preset(self.preset)
         except ValueError as exc:
             raise ExperimentError(f"methods: {exc}") from None
+        if not isinstance(self.search, dict):
+            raise ExperimentError("methods: search must be an object of search settings")
+        if self.kind == "cot" and self.search:
+            raise ExperimentError("methods: search settings apply to sra-mcts, not cot")
+        for name in ("seed", "max_iterations"):
+            if name in self.search:
+                raise ExperimentError(
+                    f"methods: set {name} with the {'spec' if name == 'seed' else 'method'}'s "
+                    f"{name.replace('max_', '')}, not in search"
+                )
+        try:
+            search_preset(self.preset).replace(**self.search)
+        except ValueError as exc:
+            raise ExperimentError(f"methods: search: {exc}") from None
         if self.iterations is not None and (
             isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1
         ):
@@ -64,7 +79,10 @@ class DataMethod:
         if self.kind == "cot":
             return "cot"
         slug = re.sub(r"[^a-z0-9]+", "-", self.preset.lower()).strip("-")
-        return f"sra-mcts.{slug}" + (f".{self.iterations}it" if self.iterations else "")
+        key = f"sra-mcts.{slug}" + (f".{self.iterations}it" if self.iterations else "")
+        if self.search:
+            key += "." + hashlib.sha256(json.dumps(self.search, sort_keys=True).encode()).hexdigest()[:6]
+        return key
 
     @property
     def key(self) -> str:
@@ -93,6 +111,9 @@ class ExperimentSpec:
     max_tokens: int = 384
     concurrency: int = 1  # problems generated at once
     force_overlap: bool = False
+    # a runs database (a path, relative to the working folder) whose finished trees of the train problems,
+    # made with a method's config by the same model, are its data instead of searching again
+    reuse_trees: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME.match(self.name):
@@ -124,6 +145,8 @@ class ExperimentSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ExperimentError(f"{name} must be an integer from {lo} to {hi}, got {value!r}")
+        if not isinstance(self.reuse_trees, str):
+            raise ExperimentError("reuse_trees must be the path of a runs database, or empty")
         if not 1 <= self.concurrency <= 64:
             raise ExperimentError(f"concurrency must be from 1 to 64, got {self.concurrency!r}")
         if self.k > self.samples:
@@ -164,6 +187,10 @@ class ExperimentSpec:
     def digest(self) -> str:
         """What the results depend on (the name aside): a rerun with another digest is refused."""
         blob = {k: v for k, v in self.to_dict().items() if k not in ("name", "concurrency")}
+        # fields added later count only when set, so an older experiment keeps its digest
+        if not blob["reuse_trees"]:
+            del blob["reuse_trees"]
+        blob["methods"] = [{k: v for k, v in m.items() if k != "search" or v} for m in blob["methods"]]
         return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
@@ -185,7 +212,9 @@ class ExperimentSpec:
             if isinstance(m, str):
                 m = {"kind": m}
             if not isinstance(m, dict) or set(m) - {f.name for f in dataclasses.fields(DataMethod)}:
-                raise ExperimentError(f"methods: {m!r} is not a method (kind, preset, filter, iterations)")
+                raise ExperimentError(
+                    f"methods: {m!r} is not a method (kind, preset, filter, iterations, search)"
+                )
             parsed.append(DataMethod(**m))
         values = {**data, "methods": tuple(parsed)}
         if not isinstance(values.get("finetune", {}), dict):

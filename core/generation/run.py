@@ -121,6 +121,7 @@ class _Batch:
         search = (
             Search(reused[1], self.backend) if reused else Search.start(problem, self.config, self.backend)
         )
+        reused_s = search.tree.usage.llm_seconds if reused else 0.0
         wait = _Backoff(self.spec)
         cot = self.spec.method == "cot"
         if cot and (self.stop.is_set() or not self._call(lambda: one_shot(search, code=False), wait)):
@@ -153,7 +154,8 @@ class _Batch:
                 "node_id": node.id,
                 "nodes": len(tree.nodes),
                 "completion_tokens": tree.usage.completion_tokens,
-                "seconds": round(time.monotonic() - started, 3),
+                # a reused tree's cost is the model time of the search that made it, plus this run's
+                "seconds": round(time.monotonic() - started + reused_s, 3),
                 "visible_pass_rate": visible.pass_rate if visible else None,
                 "hidden_passed": hidden.passed if hidden else None,
                 "stopped": tree.stopped,

@@ -210,6 +210,10 @@ def test_overlap_is_refused_and_flagged_when_forced(tmp_path):
         ({"samples": 2, "k": 5}, "pass@5 needs samples"),
         ({"train": "HumanEval/0-999"}, "train:"),
         ({"extra": 1}, "unknown field"),
+        ({"methods": [{"kind": "sra-mcts", "search": {"seed": 2}}]}, "seed"),
+        ({"methods": [{"kind": "sra-mcts", "search": {"no_such_knob": 2}}]}, "no_such_knob"),
+        ({"methods": [{"kind": "cot", "search": {"k": 2}}]}, "not cot"),
+        ({"reuse_trees": 3}, "reuse_trees"),
     ],
 )
 def test_bad_specs_get_one_line_naming_the_field(change, message):
@@ -284,3 +288,60 @@ def test_an_unusable_greedy_plan_is_sampled_again():
     plans = [c[0] for c in backend.calls_with("propose")]
     assert len(plans) == 2 and plans[0].temperature == 0.0 and plans[1].temperature > 0
     assert len(search.tree.steps(leaf.id)) == 3
+
+
+THE_135M_TABLE = {  # bench/paper_table.json as the 135M experiment ran it (digest fa2648357e6a)
+    "name": "paper-table",
+    "model": "embedded",
+    "train": "HumanEval/0-81",
+    "eval": "HumanEval/82-163",
+    "methods": [
+        {"kind": "cot"},
+        {"kind": "cot", "filter": "tests"},
+        {"kind": "sra-mcts", "preset": "paper defaults"},
+        {"kind": "sra-mcts", "preset": "paper defaults", "filter": "tests"},
+    ],
+    "finetune_preset": "CPU quick",
+    "seed": 0,
+    "samples": 10,
+    "k": 10,
+    "temperature": 0.8,
+    "max_tokens": 384,
+}
+
+
+def test_fields_added_later_leave_an_older_experiments_digest_alone():
+    assert ExperimentSpec.from_dict(THE_135M_TABLE).digest() == "fa2648357e6a"
+    tuned = {**THE_135M_TABLE, "methods": [{"kind": "sra-mcts", "search": {"code_max_tokens": 384}}]}
+    plain = {**THE_135M_TABLE, "methods": [{"kind": "sra-mcts"}]}
+    assert ExperimentSpec.from_dict(tuned).digest() != ExperimentSpec.from_dict(plain).digest()
+    assert ExperimentSpec.from_dict({**plain, "reuse_trees": "x.db"}).digest() != (
+        ExperimentSpec.from_dict(plain).digest()
+    )
+    [method] = ExperimentSpec.from_dict(tuned).methods
+    assert (
+        method.data_key.startswith("sra-mcts.paper-defaults.")
+        and method.data_key != "sra-mcts.paper-defaults"
+    )
+
+
+def test_a_method_takes_the_trees_a_benchmark_made_with_its_config_instead_of_searching(tmp_path):
+    from core.generation.run import GenerateSpec, generate
+
+    method = {"kind": "sra-mcts", "preset": "quick demo", "iterations": 2, "search": {"code_max_tokens": 200}}
+    bench = tmp_path / "bench.db"
+    made = GenerateSpec(
+        "HumanEval/0-1",
+        tmp_path / "bench-out",
+        preset="quick demo",
+        iterations=2,
+        search={"code_max_tokens": 200},
+        check=False,
+    )
+    assert generate(made, scripted(None), Store(bench)).done == 2
+    run, backends = make(tmp_path, FakeJobs(), spec={**SPEC, "methods": [method], "reuse_trees": str(bench)})
+    state = run.run()
+    assert state.status == "finished", state.message
+    data = state.stages[f"data:{run.spec.methods[0].data_key}"]
+    assert data["reused"] == 2 and data["records"] == 2 and data["tokens"] > 0
+    assert not backends[0].calls_with("propose")  # the base model proposed nothing: the trees were taken
