@@ -3,7 +3,8 @@
 An experiment runs in a worker thread (``core.experiments``) and writes its state after every
 stage, so a reload re-attaches (the newest experiment the caller may see is picked on load) and a
 restarted studio shows what finished. The table is the paper's: base, +CoT data, +SRA-MCTS data,
-filtered and not; picking a row shows that row's evaluation problem by problem.
+filtered and not; clicking a row (or picking it) shows that row's evaluation problem by problem, and
+each adapter's loss curve is drawn beside the pass rates.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from core.config import PRESETS as SEARCH_PRESETS
 from core.evaluation.tables import EvalTables
 from core.experiments.run import BASE, STATE, ExperimentRun, ExperimentState, StageProgress
 from core.experiments.spec import PRESETS, ExperimentError, ExperimentSpec
-from core.experiments.table import HEADER, Row, table_rows, to_csv, to_markdown
+from core.experiments.table import HEADER, Row, cells, table_rows, to_csv, to_markdown
 from core.training.config import PRESETS as FINETUNE_PRESETS
 from ui.access import base_model as allowed_base_model
 from ui.access import may_see, require_owner
@@ -31,7 +32,14 @@ from ui.widgets import Number, optional_count
 
 METHOD_CHOICES = ["cot", "cot+tests", "sra-mcts", "sra-mcts+tests"]
 OWNER_KIND = "experiment"
-PROBLEM_COLUMNS = ["problem", "passed", "samples", "tokens", "seconds", "first failure"]
+PROBLEM_COLUMNS = [
+    "problem",
+    "greedy passed",
+    "sampled passed",
+    "tokens",
+    "seconds",
+    "first failure (greedy)",
+]
 
 
 @dataclass
@@ -192,9 +200,7 @@ def status_line(ctx: StudioContext, name: str, state: ExperimentState) -> str:
 
 def table_values(ctx: StudioContext, state: ExperimentState) -> tuple[list[list[str]], list[Row]]:
     rows = table_rows(state, ctx.store)
-    md = to_markdown(rows, state).splitlines()
-    cells = [[c.strip() for c in line.strip("|").split("|")] for line in md if line.startswith("| ")][1:]
-    return cells, rows
+    return [cells(r) for r in rows], rows
 
 
 def chart(rows: list[Row], k: int) -> go.Figure:
@@ -207,18 +213,46 @@ def chart(rows: list[Row], k: int) -> go.Figure:
     return themed(fig)
 
 
+def loss_chart(state: ExperimentState) -> go.Figure:
+    """Each adapter's training loss by step (kept with its train stage)."""
+    spec = ExperimentSpec.from_dict(state.spec)
+    fig = go.Figure()
+    for m in spec.methods:
+        curve = state.stages.get(f"train:{m.key}", {}).get("losses") or []
+        if curve:
+            fig.add_scatter(
+                x=[s for s, _ in curve], y=[v for _, v in curve], mode="lines+markers", name=m.label
+            )
+    if not fig.data:
+        fig.add_annotation(
+            text="no adapter trained yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+        )
+    fig.update_layout(xaxis_title="training step", yaxis_title="loss", height=300)
+    return themed(fig)
+
+
+def row_key_at(state: ExperimentState, index: int) -> str | None:
+    """The key of the table's ``index``-th row (the base first, then the methods in spec order)."""
+    keys = [BASE] + [m.key for m in ExperimentSpec.from_dict(state.spec).methods]
+    return keys[index] if 0 <= index < len(keys) else None
+
+
 def problem_table(ctx: StudioContext, state: ExperimentState, row_key: str) -> list[list]:
+    """One line per eval problem of a row: the greedy verdict, the sampled ones (c of n), and why it failed."""
     ids = state.stages.get(f"eval:{row_key or BASE}", {}).get("eval_ids", {})
     if "greedy" not in ids:
         return []
+    tables = EvalTables(ctx.store)
+    sampled = {r.problem_id: r for r in tables.eval_results(ids["sampled"])} if "sampled" in ids else {}
     out = []
-    for r in EvalTables(ctx.store).eval_results(ids["greedy"]):
+    for r in tables.eval_results(ids["greedy"]):
         failure = next((v.first_failure for v in r.verdicts if not v.passed), "")
+        more = sampled.get(r.problem_id)
         out.append(
             [
                 r.problem_id,
-                r.passed,
-                r.samples,
+                r.passed > 0,
+                f"{more.passed}/{more.samples}" if more else "—",
                 r.tokens,
                 r.seconds,
                 failure.splitlines()[0][:80] if failure else "",
@@ -285,13 +319,22 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
             stop_btn = gr.Button("Stop", variant="stop", elem_id="exp-stop")
             picked = gr.Dropdown([], label="experiment", allow_custom_value=True, elem_id="exp-picked")
         status = gr.Markdown(elem_id="exp-status")
-        table = gr.Dataframe(headers=HEADER, interactive=False, elem_id="exp-table", label="result")
-        plot = gr.Plot(label="pass rates")
+        table = gr.Dataframe(
+            headers=HEADER,
+            interactive=False,
+            elem_id="exp-table",
+            label="result (click a row for its problems)",
+        )
+        with gr.Row():
+            plot = gr.Plot(label="pass rates")
+            losses = gr.Plot(label="training loss of each adapter", elem_id="exp-losses")
         with gr.Row():
             row_pick = gr.Dropdown([], label="per-problem rows of", elem_id="exp-row")
             md_file = gr.DownloadButton("table.md", value=None)
             csv_file = gr.DownloadButton("table.csv", value=None)
-        problems = gr.Dataframe(headers=PROBLEM_COLUMNS, interactive=False, label="problems")
+        problems = gr.Dataframe(
+            headers=PROBLEM_COLUMNS, interactive=False, label="problems", elem_id="exp-problems"
+        )
         timer = gr.Timer(2.0)
 
     form = [
@@ -319,6 +362,7 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
                 "_No experiment yet._",
                 [],
                 None,
+                None,
                 gr.Dropdown(),
                 None,
                 None,
@@ -332,12 +376,13 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
             status_line(ctx, chosen, state),
             cells,
             chart(rows, spec.k),
+            loss_chart(state),
             gr.Dropdown(choices=[(r.label, r.key) for r in rows]),
             md,
             csv_path,
         )
 
-    view = [picked, status, table, plot, row_pick, md_file, csv_file]
+    view = [picked, status, table, plot, losses, row_pick, md_file, csv_file]
 
     def on_start(request: gr.Request, *values):
         chosen_model = allowed_base_model(ctx, values[-1])  # a name from the list, never a server path
@@ -354,6 +399,17 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
             return []
         return problem_table(ctx, load_state(ctx, chosen, owner_of(request)), row_key)
 
+    def on_cell(chosen: str, evt: gr.SelectData, request: gr.Request):
+        """A click on any cell of the table opens that row's problems."""
+        if not chosen:
+            return gr.Dropdown(), []
+        state = load_state(ctx, chosen, owner_of(request))
+        index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        key = row_key_at(state, int(index)) if isinstance(index, int) else None
+        if key is None:
+            return gr.Dropdown(), []
+        return gr.Dropdown(value=key), problem_table(ctx, state, key)
+
     preset.input(
         preset_values, preset, [train, eval_, methods, search_preset, epochs, samples, k], api_name=False
     )
@@ -361,5 +417,6 @@ def create_experiments_tab(ctx: StudioContext, app: gr.Blocks) -> None:
     stop_btn.click(on_stop, picked, view, api_name="experiment_stop")
     picked.input(render, picked, view, api_name="experiment_view")
     row_pick.input(on_rows, [picked, row_pick], problems, api_name="experiment_problems")
+    table.select(on_cell, picked, [row_pick, problems], api_name=False)
     timer.tick(render, picked, view, api_name=False, show_progress="hidden")
     app.load(render, picked, view, api_name=False)

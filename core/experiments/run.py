@@ -2,7 +2,8 @@
 
 Stages, in order: ``data:<set>`` (``generate`` on the train problems, once per method kind and
 preset), ``filter:<method>`` (the records a method trains on, with the counts before and after),
-``train:<method>`` (one LoRA job, the same preset and seed for every method), and ``eval:<model>``
+``train:<method>`` (one LoRA job, the same preset and seed for every method; its loss curve is kept
+with the stage), and ``eval:<model>``
 (the base model and every adapter on the eval problems: greedy pass@1, and pass@k when the spec
 samples). ``<folder>/state.json`` records each finished stage, written atomically as it finishes,
 so a killed experiment goes on from where it stood: finished stages are skipped, a generation goes
@@ -237,6 +238,7 @@ class ExperimentRun:
             "job": job_id,
             "records": chosen["after"],
             "steps": status.max_steps,
+            "losses": [[int(step), float(loss)] for step, loss in status.losses],  # the adapter's loss curve
         }
 
     def _eval(self, key: str, report: Callable[[int, int, str], None]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The Experiments tab in a real Chromium: create a small experiment, reload mid-run, read the table."""
+"""The Experiments tab in a real Chromium: create a small experiment, reload mid-run, read the table, open a
+row's problems by clicking it, and see each adapter's loss curve."""
 
 from __future__ import annotations
 
@@ -42,5 +43,13 @@ def test_create_reload_mid_run_and_read_the_finished_table(tmp_path, page):
         table = pg.locator("#exp-table")
         expect(table).to_contain_text("+SRA-MCTS data (quick demo)", timeout=30_000)
         text = table.inner_text()
-        assert "base model" in text and "+CoT data" in text
+        assert "base model" in text and "+CoT data" in text and "vs +CoT" in text
+        # a click on a row's cell opens that row's problems, judged one by one
+        table.get_by_text("+CoT data", exact=True).first.click()
+        problems = pg.locator("#exp-problems")
+        expect(problems).to_contain_text("HumanEval/2", timeout=30_000)
+        expect(problems).to_contain_text("HumanEval/3")
+        # each adapter's loss curve is drawn
+        expect(pg.locator("#exp-losses .js-plotly-plot")).to_have_count(1, timeout=30_000)
+        assert "+CoT data" in pg.locator("#exp-losses").inner_text()
         assert not log.external and not log.errors, (log.external, log.errors)

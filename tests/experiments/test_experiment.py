@@ -54,7 +54,7 @@ class FakeJobs:
             4 if done else 1,
             4,
             1.0,
-            [],
+            [(1, 2.5), (2, 2.0), (3, 1.75), (4, 1.5)] if done else [(1, 2.5)],
             1.0,
             None,
             "",
@@ -109,10 +109,14 @@ def test_every_stage_runs_and_the_table_has_every_row(tmp_path):
     records = [json.loads(x) for x in (run.folder / cot["path"]).read_text().splitlines()]
     assert records[0]["messages"][-1]["content"].startswith("1. Sort the numbers first.")
     assert len(jobs.started) == 2  # cot and sra-mcts; the empty filtered set trains nothing
+    assert state.stages["train:cot"]["losses"] == [[1, 2.5], [2, 2.0], [3, 1.75], [4, 1.5]]
     rows = table_rows(state, run.store)
     assert [r.key for r in rows] == ["base", "cot", "sra-mcts.quick-demo.2it", "cot+tests"]
     assert all(r.pass1 == 0.0 for r in rows[:3]) and rows[3].pass1 is None
     assert rows[1].p_vs_base == 1.0 and rows[1].records == 2 and rows[1].tokens > 0
+    assert rows[0].pass1_ci == (0.0, 0.0) and rows[0].vs_base is None and rows[0].vs_cot is None
+    assert rows[2].vs_cot is not None and rows[2].vs_cot.against == "cot" and rows[1].vs_cot is None
+    assert rows[2].vs_cot.delta_ci == (0.0, 0.0) and rows[3].vs_base is None  # no adapter: not judged
     md = to_markdown(rows, state)
     assert "| base model |" in md and "+CoT data" in md and "WARNING" not in md
     assert "records_kept" in to_csv(rows, state)
@@ -345,3 +349,39 @@ def test_a_method_takes_the_trees_a_benchmark_made_with_its_config_instead_of_se
     data = state.stages[f"data:{run.spec.methods[0].data_key}"]
     assert data["reused"] == 2 and data["records"] == 2 and data["tokens"] > 0
     assert not backends[0].calls_with("propose")  # the base model proposed nothing: the trees were taken
+
+
+def test_each_data_row_is_compared_with_cot_data_under_the_same_filter():
+    from core.experiments.table import cot_reference
+
+    spec = ExperimentSpec.from_dict(
+        {
+            **SPEC,
+            "methods": [
+                "cot",
+                {"kind": "cot", "filter": "tests"},
+                {"kind": "sra-mcts"},
+                {"kind": "sra-mcts", "filter": "tests"},
+            ],
+        }
+    )
+    refs = {m.key: cot_reference(spec, m.key) for m in spec.methods}
+    assert refs == {
+        "cot": None,
+        "cot+tests": None,
+        "sra-mcts.paper-defaults": "cot",
+        "sra-mcts.paper-defaults+tests": "cot+tests",
+    }
+    only_cot = ExperimentSpec.from_dict({**SPEC, "methods": ["cot", {"kind": "sra-mcts", "filter": "tests"}]})
+    assert cot_reference(only_cot, "sra-mcts.paper-defaults+tests") == "cot"
+
+
+def test_versus_counts_wins_and_losses_and_gives_a_paired_interval_of_the_difference():
+    from core.experiments.table import versus
+
+    mine = {f"p{i}": i < 30 for i in range(40)}
+    theirs = {f"p{i}": i < 20 for i in range(40)}
+    v = versus("base", mine, theirs)
+    assert (v.wins, v.losses, v.delta) == (10, 0, 0.25) and v.p < 0.01
+    assert 0 < v.delta_ci[0] < 0.25 < v.delta_ci[1] <= 0.5
+    assert versus("base", mine, None) is None

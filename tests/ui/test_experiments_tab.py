@@ -70,6 +70,10 @@ def test_start_follow_and_read_the_table(ctx):
     assert [c[0] for c in cells] == ["base model", "+CoT data", "+SRA-MCTS data (quick demo)"]
     assert "finished, 9/9 stages done" in tab.status_line(ctx, name, state)
     assert [r[0] for r in tab.problem_table(ctx, state, "cot")] == ["HumanEval/2", "HumanEval/3"]
+    assert [tab.row_key_at(state, i) for i in range(4)] == ["base", "cot", "sra-mcts.quick-demo.1it", None]
+    curves = tab.loss_chart(state).data
+    assert [c.name for c in curves] == ["+CoT data", "+SRA-MCTS data (quick demo)"]
+    assert list(curves[0].y) == [2.5, 2.0, 1.75, 1.5]
     md, csv = tab.exports(ctx, name, state, rows)
     assert "| +CoT data |" in Path(md).read_text() and "records_kept" in Path(csv).read_text()
     with pytest.raises(gr.Error, match="running already|other settings"):
