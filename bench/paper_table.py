@@ -1,18 +1,23 @@
-"""The paper's table on the embedded model, run (and continued) across sessions.
+"""The paper's table on the default model (Qwen2.5-Coder-0.5B), run (and continued) across sessions.
 
-The split and settings are declared in ``bench/paper_table.json`` (issue 16, before any run):
+The split and settings are declared in ``bench/paper_table.json`` (issues 16 and 29, before any run):
 HumanEval/0-81 make the training data, HumanEval/82-163 judge every model on hidden tests, greedy
-pass@1 and pass@10 from n = 10 samples, CoT and SRA-MCTS ("paper defaults") data, each unfiltered
-and test-filtered, one LoRA per set with the "CPU quick" preset. The model runs in fp32 on every CPU
-(``SRA_STUDIO_DTYPE=float32``), so a run that spans machines with and without native bf16 computes
-the same numbers in every stage.
+pass@1 and pass@1 / pass@10 from n = 10 samples at T = 0.8; CoT data, SRA-MCTS data with the paper's
+settings and with the best search of ``bench/search_quality.py`` ("repairs what fails"), each
+unfiltered and test-filtered; one LoRA per set with the "CPU 0.5B" preset. The searches' data are the
+trees ``bench/search_quality.py`` made on the same problems with the same configs (its database is the
+spec's ``reuse_trees``), so that bench runs first: this one refuses to start until every train
+problem's newest tree of each searched config is one that bench's current settings made. The model
+runs in fp32 on every CPU (``SRA_STUDIO_DTYPE=float32``), so a run that spans machines with and
+without native bf16 computes the same numbers in every stage.
 
 The experiment's data folder lives outside the repository (``--work``) while it runs, and is copied
-into ``bench/results/paper-experiment`` (``bench/snapshot.py``: a consistent database) after each
-finished stage and every ``--every`` minutes inside data and evaluation stages; commit that folder
-to keep the progress. A later session with no work folder starts from that copy and goes on where
-it stood. The table goes to ``bench/results/paper_table.md`` (and ``.csv``) with the commit, the
-machine of each stage and the progress so far.
+into ``bench/results/paper-experiment-0.5b`` (``bench/snapshot.py``: a consistent database) after
+each finished stage and every ``--every`` minutes inside data and evaluation stages; commit that
+folder to keep the progress. A later session with no work folder starts from that copy and goes on
+where it stood. The table goes to ``bench/results/paper_table.md`` (and ``.csv``) with the commit,
+the machine of each stage and the progress so far. The 135M run of issue 16 is kept beside it
+(``paper_table_135m.*``, ``paper-experiment-135m``, spec ``paper_table_135m.json``).
 
     python bench/paper_table.py              # run or continue; Ctrl-C or SIGTERM stops after a snapshot
     python bench/paper_table.py --table      # only write the table of the run so far
@@ -21,6 +26,7 @@ machine of each stage and the progress so far.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -42,7 +48,9 @@ from core.store.runs import Store  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 SPEC = BENCH / "paper_table.json"
-SNAPSHOT = BENCH / "results" / "paper-experiment"
+ROOT = BENCH.parent
+SNAPSHOT = BENCH / "results" / "paper-experiment-0.5b"
+SEARCH_ROWS = BENCH / "results" / "search_quality.jsonl"
 TABLE = BENCH / "results" / "paper_table.md"
 
 
@@ -53,6 +61,7 @@ def main() -> int:
     ap.add_argument("--table", action="store_true", help="write the table of the run so far and stop")
     args = ap.parse_args()
     work = args.work.resolve()
+    os.chdir(ROOT)  # the spec's reuse_trees is relative to the repository
     os.environ["SRA_STUDIO_DATA"] = str(work)  # the store, training jobs and adapters live there
     if not (work / "studio.db").exists() and (SNAPSHOT / "studio.db").exists():
         print(f"continuing from {SNAPSHOT}", file=sys.stderr)
@@ -63,6 +72,13 @@ def main() -> int:
     if args.table:
         write_table(run.state, store, len(run.stages()))
         return 0
+    missing = trees_not_from_the_bench(spec)
+    if missing:
+        print(
+            f"not ready: {missing[0]} (and {len(missing) - 1} more); finish bench/search_quality.py first",
+            file=sys.stderr,
+        )
+        return 2
     last_save, last_line, current = time.monotonic(), 0.0, ""
 
     def save(stage: str) -> None:
@@ -100,13 +116,41 @@ def main() -> int:
     return 0 if run.state.status == "finished" else 1
 
 
+def trees_not_from_the_bench(spec: ExperimentSpec) -> list[str]:
+    """Each searched train problem whose newest tree of the method's config is not one that
+    ``bench/search_quality.py`` made under its current settings (the last settings of each method's
+    rows): the experiment would take a stale tree, or search again. Empty when all are ready."""
+    from core.generation.spec import GenerateSpec
+
+    rows = [json.loads(x) for x in SEARCH_ROWS.read_text(encoding="utf-8").splitlines() if x.strip()]
+    latest = {r["method"]: r["settings"] for r in rows}
+    current = {r["run_id"] for r in rows if r.get("run_id") and r["settings"] == latest[r["method"]]}
+    trees = Store(ROOT / spec.reuse_trees)
+    missing = []
+    for m in spec.methods:
+        if m.kind != "sra-mcts" or m.filter != "none":
+            continue
+        config = GenerateSpec(spec.train, "unused", preset=m.preset, iterations=m.iterations, search=m.search)
+        digest = config.config().digest()
+        for pid in spec.train_ids():
+            newest = next(
+                (r for r in trees.list_runs(problem=pid, status="finished") if r.config_hash == digest), None
+            )
+            if newest is None or newest.id not in current:
+                missing.append(
+                    f"{m.preset} on {pid}: " + ("no tree" if newest is None else f"tree {newest.id} is stale")
+                )
+    return missing
+
+
 def write_table(state: ExperimentState, store: Store, stages: int) -> None:
     """``paper_table.md`` (with the commit, the progress and the machines) and ``paper_table.csv``."""
     rows = table_rows(state, store)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
     machines = sorted({s["machine"] for s in state.stages.values() if s.get("machine")})
     head = [
-        f"# The paper's table on the embedded model (`bench/paper_table.py`, commit {commit.strip()})",
+        f"# The paper's table on {ExperimentSpec.from_dict(state.spec).model} (`bench/paper_table.py`, "
+        f"commit {commit.strip()})",
         "",
         f"Spec: `bench/paper_table.json` (digest {state.digest}). Status: **{state.status}**, "
         f"{len(state.stages)} of {stages} stages finished. Machines: {'; '.join(machines) or 'none yet'}.",

@@ -5,8 +5,8 @@ into the repository now and then and committed, and the next session copies it b
 the same command, which goes on from where the copy stood. SQLite's backup API gives a copy of
 the database as of one transaction (a plain file copy of a database in WAL mode can be torn).
 
-    python bench/snapshot.py /work/paper-data bench/results/paper-experiment   # save
-    python bench/snapshot.py bench/results/paper-experiment /work/paper-data   # restore, then rerun
+    python bench/snapshot.py /work/paper-data bench/results/paper-experiment-0.5b   # save
+    python bench/snapshot.py bench/results/paper-experiment-0.5b /work/paper-data   # restore, then rerun
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from core.experiments.spec import PRESETS, ExperimentSpec
 
-SPEC = Path(__file__).resolve().parents[1] / "bench" / "paper_table.json"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+SPEC = BENCH / "paper_table.json"  # issue 29: the table at 0.5B
+SPEC_135M = BENCH / "paper_table_135m.json"  # issue 16: the finished table at 135M, kept beside it
 
 
 def test_the_declared_paper_table_spec():
@@ -14,14 +16,42 @@ def test_the_declared_paper_table_spec():
     assert spec.train_ids() == tuple(f"HumanEval/{i}" for i in range(82))
     assert spec.eval_ids() == tuple(f"HumanEval/{i}" for i in range(82, 164))
     assert not spec.overlap() and not spec.force_overlap
-    assert (spec.samples, spec.k, spec.model) == (10, 10, "embedded")
-    # each method filtered and unfiltered
-    kinds = {(m.kind, m.filter) for m in spec.methods}
-    assert kinds == {("cot", "none"), ("cot", "tests"), ("sra-mcts", "none"), ("sra-mcts", "tests")}
+    assert (spec.samples, spec.k, spec.temperature, spec.model) == (10, 10, 0.8, "qwen2.5-coder-0.5b")
+    assert spec.finetune_preset == "CPU 0.5B" and spec.reuse_trees == "bench/results/search_quality.db"
+    # CoT, the paper's search and the best search of issue 28, each filtered and unfiltered
+    kinds = {(m.kind, m.preset if m.kind == "sra-mcts" else "", m.filter) for m in spec.methods}
+    assert kinds == {
+        (kind, preset, f)
+        for kind, preset in (("cot", ""), ("sra-mcts", "paper defaults"), ("sra-mcts", "repairs what fails"))
+        for f in ("none", "tests")
+    }
 
 
-def test_the_studios_paper_style_preset_is_the_benchs_run():
+def test_the_searched_data_are_the_search_quality_benchs_trees():
+    """Reuse needs the same config digest: the experiment's data config is the bench's search config."""
+    from core.evaluation.spec import EvalSpec
+    from core.generation.spec import GenerateSpec
+
+    bench = load_bench("search_quality")
     spec = ExperimentSpec.from_file(SPEC)
+    for m in (m for m in spec.methods if m.kind == "sra-mcts"):
+        made = GenerateSpec(spec.train, "unused", preset=m.preset, iterations=m.iterations, search=m.search)
+        method = next(name for name, s in bench.SEARCHES.items() if s == {"preset": m.preset})
+        searched = EvalSpec(
+            ("HumanEval/0",),
+            model="embedded",
+            mode="mcts",
+            max_tokens=384,
+            search={**bench.SEARCHES[method], "max_iterations": 4},
+        )
+        assert made.config().digest() == searched.search_config(0).digest(), m.key
+
+
+def test_the_135m_table_is_kept_with_its_spec_and_the_studios_paper_style_preset():
+    spec = ExperimentSpec.from_file(SPEC_135M)
+    assert spec.digest() == "fa2648357e6a"  # the digest its finished state carries
+    state = BENCH / "results" / "paper-experiment-135m" / "experiments" / "paper-table" / "state.json"
+    assert '"digest": "fa2648357e6a"' in state.read_text()
     assert ExperimentSpec.from_dict({**PRESETS["paper-style"], "name": spec.name}).digest() == spec.digest()
 
 
