@@ -545,7 +545,9 @@ def create_search_tab(ctx: StudioContext, app: gr.Blocks) -> SearchTab:
         trigger_mode="always_last",
     )
     picker.input(lambda pid: (pick_problem(pid), ""), picker, [text, tests], api_name="pick_problem")
-    preset_box.input(
+    # .select, not .input: the dropdown sends .input again when it loses focus, and that late second
+    # answer put the preset's knobs back over a value the user had typed in the meantime
+    preset_box.select(
         lambda name: act.knob_values(preset(name)),
         preset_box,
         [iterations, k, c, temperature, seed, width],

@@ -56,12 +56,16 @@ def test_search_click_prune_step_and_reload(studio, page, artifacts):
     picker.fill("has_close")
     pg.get_by_role("option", name="HumanEval/0 · has_close_elements").click()
     # the lightest preset: this test is about clicking, pruning and reloading, not the search's quality
-    pg.locator("#search-preset input").first.fill("quick demo")
-    pg.keyboard.press("Enter")
+    # chosen by a click on its option: typing it and pressing Enter can send the choice twice, and a
+    # late second answer put the preset's iteration count back over the test's own
+    pg.locator("#search-preset input").first.click()
+    pg.get_by_role("option", name="quick demo", exact=True).click()
     iterations = pg.locator("#iterations input").first
     # the preset's knobs arrived; now set the test's own
     expect(iterations).to_have_value(str(preset("quick demo").max_iterations))
     iterations.fill("2")
+    iterations.press("Tab")
+    expect(iterations).to_have_value("2")
     pg.click("#run-btn")
     expect(pg.locator("#status")).to_contain_text("· iteration 2 ·", timeout=240_000)
     expect(pg.locator("#status")).to_contain_text("stopped: max_iterations", timeout=30_000)
