@@ -120,12 +120,16 @@ def trees_not_from_the_bench(spec: ExperimentSpec) -> list[str]:
     """Each searched train problem whose newest tree of the method's config is not one that
     ``bench/search_quality.py`` made under its current settings (the last settings of each method's
     rows): the experiment would take a stale tree, or search again. Empty when all are ready."""
+    from core.backends.catalogue import resolve
+    from core.generation.run import reusable_run
     from core.generation.spec import GenerateSpec
 
     rows = [json.loads(x) for x in SEARCH_ROWS.read_text(encoding="utf-8").splitlines() if x.strip()]
     latest = {r["method"]: r["settings"] for r in rows}
     current = {r["run_id"] for r in rows if r.get("run_id") and r["settings"] == latest[r["method"]]}
     trees = Store(ROOT / spec.reuse_trees)
+    entry = resolve(spec.model)  # the id the experiment's backend reports, as generation matches it
+    model_id = entry.model_id if entry else spec.model
     missing = []
     for m in spec.methods:
         if m.kind != "sra-mcts" or m.filter != "none":
@@ -133,12 +137,10 @@ def trees_not_from_the_bench(spec: ExperimentSpec) -> list[str]:
         config = GenerateSpec(spec.train, "unused", preset=m.preset, iterations=m.iterations, search=m.search)
         digest = config.config().digest()
         for pid in spec.train_ids():
-            newest = next(
-                (r for r in trees.list_runs(problem=pid, status="finished") if r.config_hash == digest), None
-            )
-            if newest is None or newest.id not in current:
+            run = reusable_run(trees, pid, digest, model_id)
+            if run is None or run.id not in current:
                 missing.append(
-                    f"{m.preset} on {pid}: " + ("no tree" if newest is None else f"tree {newest.id} is stale")
+                    f"{m.preset} on {pid}: " + ("no tree" if run is None else f"tree {run.id} is stale")
                 )
     return missing
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import preset as search_preset
+from core.generation.spec import check_search
 from core.problems.sources import load_problems
 from core.training.config import PRESETS as FINETUNE_PRESETS
 from core.training.config import preset as finetune_preset
@@ -54,20 +55,13 @@ class DataMethod:
             search_preset(self.preset)
         except ValueError as exc:
             raise ExperimentError(f"methods: {exc}") from None
-        if not isinstance(self.search, dict):
-            raise ExperimentError("methods: search must be an object of search settings")
         if self.kind == "cot" and self.search:
             raise ExperimentError("methods: search settings apply to sra-mcts, not cot")
-        for name in ("seed", "max_iterations"):
-            if name in self.search:
-                raise ExperimentError(
-                    f"methods: set {name} with the {'spec' if name == 'seed' else 'method'}'s "
-                    f"{name.replace('max_', '')}, not in search"
-                )
         try:
+            check_search(self.search)
             search_preset(self.preset).replace(**self.search)
         except ValueError as exc:
-            raise ExperimentError(f"methods: search: {exc}") from None
+            raise ExperimentError(f"methods: {exc}") from None
         if self.iterations is not None and (
             isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1
         ):

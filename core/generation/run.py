@@ -43,7 +43,7 @@ from core.problems.problem import Problem
 from core.problems.sources import load_problems
 from core.search.mcts import Search, SearchPaused
 from core.search.one_shot import one_shot
-from core.store.runs import Store
+from core.store.runs import RunRow, Store
 from core.tree.nodes import Tree
 from core.tree.queries import latest_run, passes_examples
 
@@ -173,16 +173,11 @@ class _Batch:
         return "ok" + verdicts
 
     def _reused(self, problem: Problem) -> tuple[str, Tree] | None:
-        """The newest finished tree of ``spec.reuse`` made for this problem with this config by this model."""
+        """The tree of ``spec.reuse`` this problem takes instead of a search (:func:`reusable_run`)."""
         if self.reuse is None:
             return None
-        digest = self.config.digest()
-        for row in self.reuse.list_runs(problem=problem.id, model=self.backend.model_id, status="finished"):
-            if row.config_hash == digest and not row.adapter:
-                tree = self.reuse.load_tree(row.id)
-                if tree.problem.id == problem.id and tree.config.digest() == digest:
-                    return row.id, tree
-        return None
+        run = reusable_run(self.reuse, problem.id, self.config.digest(), self.backend.model_id)
+        return (run.id, self.reuse.load_tree(run.id)) if run else None
 
     def _call(self, fn: Callable[[], object], wait: _Backoff) -> bool:
         """Call ``fn``, waiting and retrying while the backend fails; False when stopped while waiting."""
@@ -223,6 +218,15 @@ class _Batch:
                         outcome,
                     )
                 )
+
+
+def reusable_run(store: Store, problem_id: str, config_digest: str, model_id: str | None) -> RunRow | None:
+    """The newest finished run of ``store`` for this problem with this config, by this model (any model
+    when None) and no adapter: the tree ``GenerateSpec.reuse`` takes instead of searching again."""
+    for row in store.list_runs(problem=problem_id, model=model_id, status="finished"):
+        if row.config_hash == config_digest and not row.adapter:
+            return row
+    return None
 
 
 def generate(

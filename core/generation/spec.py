@@ -24,6 +24,18 @@ from core.llm import LLMBackend
 METHODS = ("sra-mcts", "cot")
 
 
+def check_search(search: object) -> None:
+    """Search knobs over a preset: an object, without the seed and budget that have fields of their own
+    (a bad knob name or value fails when the config is built)."""
+    if not isinstance(search, dict):
+        raise ValueError("search must be an object of search settings")
+    for name in ("seed", "max_iterations"):
+        if name in search:
+            raise ValueError(
+                f"search: set {name} with its own field ({name.replace('max_', '')}), not in search"
+            )
+
+
 @dataclass(frozen=True)
 class GenerateSpec:
     """What to generate and how; ``out`` is the folder of records, manifest and spec.json."""
@@ -61,13 +73,7 @@ class GenerateSpec:
             object.__setattr__(self, "reuse", Path(self.reuse))
             if not self.reuse.is_file():
                 raise ValueError(f"reuse: no runs database at {self.reuse}")
-        if not isinstance(self.search, dict):
-            raise ValueError("search must be an object of search settings")
-        for name in ("seed", "max_iterations"):
-            if name in self.search:
-                raise ValueError(
-                    f"search: set {name} with the spec's {name.replace('max_', '')}, not in search"
-                )
+        check_search(self.search)
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         self.config()  # a bad preset, iteration budget or seed fails here, before any model loads
